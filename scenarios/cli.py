@@ -1,0 +1,131 @@
+"""The scenario command line: list scenarios, run one sealed, clean what a killed run left.
+
+    python -m scenarios list
+    python -m scenarios run NAME|PATH [--cli] [--pcap] [--results DIR]
+    python -m scenarios clean
+
+``run`` validates the scenario and its topology first (a bad one gets one line naming
+the problem and exit status 2, and nothing is created), then creates a sealed run,
+plays the scenario inside it, and removes the run whatever happens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import importlib.util
+import pkgutil
+import sys
+from pathlib import Path
+
+import scenarios
+from scenarios.spec import Scenario, ScenarioError
+from tools.lab import clean, seal
+from tools.services.base import REPO
+
+RESULTS = REPO / "results"
+EXIT_BAD_INPUT = 2
+
+
+def load(ref: str) -> Scenario:
+    """A scenario by name (scenarios/NAME.py) or by the path of a scenario file."""
+    if ref.endswith(".py") or "/" in ref:
+        path = Path(ref)
+        if not path.is_file():
+            raise ScenarioError(f"no scenario file {ref!r}")
+        spec = importlib.util.spec_from_file_location(f"kzlab_scenario_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:  # noqa: BLE001 - any error in a user's file is bad input
+            raise ScenarioError(f"scenario file {ref}: {type(exc).__name__}: {exc}") from None
+    else:
+        if ref not in names():
+            raise ScenarioError(f"unknown scenario {ref!r} (known: {', '.join(names())})")
+        module = importlib.import_module(f"scenarios.{ref}")
+    scenario = getattr(module, "SCENARIO", None)
+    if not isinstance(scenario, Scenario):
+        raise ScenarioError(f"scenario {ref!r} defines no SCENARIO = Scenario(...)")
+    return scenario
+
+
+def names() -> list[str]:
+    """The scenarios shipped in scenarios/ (modules that define SCENARIO)."""
+    skip = {"cli", "spec", "runner", "matrix"}
+    return sorted(
+        m.name
+        for m in pkgutil.iter_modules(scenarios.__path__)
+        if not m.name.startswith("_") and m.name not in skip
+    )
+
+
+def results_dir(scenario: Scenario, base: Path) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = base / scenario.name / stamp
+    n = 1
+    while path.exists():
+        n += 1
+        path = base / scenario.name / f"{stamp}-{n}"
+    path.mkdir(parents=True)
+    return path
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        scenario = load(args.scenario)
+        scenario.validate()
+    except ScenarioError as exc:
+        print(f"kzlab: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    results = results_dir(scenario, Path(args.results))
+    inner = [sys.executable, "-m", "scenarios", "_inside", args.scenario, str(results)]
+    inner += ["--cli"] * args.cli + ["--pcap"] * args.pcap
+    return seal.sealed(inner, env={"PYTHONPATH": str(REPO)})
+
+
+def cmd_inside(args: argparse.Namespace) -> int:
+    from scenarios import runner
+
+    return runner.main(load(args.scenario), Path(args.results), cli=args.cli, pcap=args.pcap)
+
+
+def cmd_list(_args: argparse.Namespace) -> int:
+    for name in names():
+        scenario = load(name)
+        print(f"{name:22} {scenario.description}")
+    return 0
+
+
+def cmd_clean(_args: argparse.Namespace) -> int:
+    return clean.main()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scenarios", description="kzlab scenarios")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the scenarios").set_defaults(func=cmd_list)
+    sub.add_parser("clean", help="remove what killed runs left").set_defaults(func=cmd_clean)
+    for name, func in (("run", cmd_run), ("_inside", cmd_inside)):
+        p = sub.add_parser(
+            name, help="run a scenario in a sealed lab" if name == "run" else argparse.SUPPRESS
+        )
+        p.add_argument("scenario", help="scenario name or file")
+        if name == "_inside":
+            p.add_argument("results")
+        else:
+            p.add_argument("--results", default=str(RESULTS), help="results base directory")
+        p.add_argument("--cli", action="store_true", help="open the Mininet CLI with the lab up")
+        p.add_argument("--pcap", action="store_true", help="capture the scenario's links")
+        p.set_defaults(func=func)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except PermissionError as exc:
+        print(f"kzlab: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def script_main(scenario: Scenario) -> None:
+    """``python scenarios/NAME.py [--cli] [--pcap]``: run this scenario file."""
+    sys.exit(main(["run", scenario.name, *sys.argv[1:]]))

@@ -1,0 +1,154 @@
+"""Play a scenario inside a sealed run: build the lab, play the phases, probe, check, write.
+
+This is the part that runs inside the run's namespaces (scenarios/cli.py seals it).
+For each phase: apply its steps, have every client probe every target (clients in
+parallel, each client's targets in parallel), compare every cell with its expectation,
+print the matrix. Results go to the run's results directory: ``measurements.jsonl``
+(one OONI-like record per cell and phase) and ``summary.json`` (every cell, expected,
+observed, match), plus pcaps with --pcap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from scenarios.matrix import Cell, render
+from scenarios.spec import Phase, Scenario
+from tools.censors.registry import CENSORS
+from tools.lab.lab import Lab, LabError
+from tools.lab.seal import Run
+from tools.services.base import REPO
+from topologies.model import TopologyModel
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM: stop probing and tear down in order."""
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second ^C must not cut the teardown
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def probe_plan(model: TopologyModel, scenario: Scenario, client: str) -> dict[str, Any]:
+    node = model.graph.nodes[client]
+    helper = next(model.primary_address(n) for n, _ in model.services("control_helper"))
+    return {
+        "client": client,
+        "helper": str(helper),
+        "probe_cc": node.get("cc", "ZZ"),
+        "probe_asn": f"AS{node['asn']}" if node.get("asn") else "AS0",
+        "targets": [{"name": t.name, "kind": t.kind, "url": t.url} for t in scenario.targets],
+    }
+
+
+def run_probes(lab: Lab, scenario: Scenario, clients: list[str], phase: Phase) -> list[dict[str, Any]]:
+    """Every client probes every target; returns the records of all of them."""
+    workdir = lab.rundir / "probes" / phase.name
+    workdir.mkdir(parents=True, exist_ok=True)
+    running = []
+    for client in clients:
+        plan, out = workdir / f"{client}.json", workdir / f"{client}.jsonl"
+        plan.write_text(json.dumps(probe_plan(lab.model, scenario, client)))
+        proc = lab.host(client).popen(
+            [sys.executable, "-m", "tools.probes", str(plan), str(out)],
+            cwd=str(REPO),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        running.append((client, proc, out))
+    records = []
+    for client, proc, out in running:
+        _, err = proc.communicate()
+        if proc.returncode != 0:
+            last = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+            raise RuntimeError(f"probes of {client} failed: {last[0]}")
+        records += [json.loads(line) for line in out.read_text().splitlines()]
+    return records
+
+
+def play(lab: Lab, scenario: Scenario, results: Path) -> tuple[list[dict[str, Any]], bool]:
+    """Play every phase; returns the per-phase summaries and whether every cell matched."""
+    clients = scenario.client_list(lab.model)
+    targets = [t.name for t in scenario.targets]
+    phases, all_ok = [], True
+    with open(results / "measurements.jsonl", "w") as measurements:
+        for phase in scenario.phases:
+            for step in phase.steps:
+                if step.action == "attach":
+                    lab.attach(step.key, CENSORS[step.censor](**step.params), step.node)
+                else:
+                    lab.detach(step.key)
+            records = run_probes(lab, scenario, clients, phase)
+            observed = {(r["kzlab"]["client"], r["kzlab"]["target"]): r["kzlab"]["outcome"] for r in records}
+            cells = [Cell(c, t, phase.expected(c, t), observed[c, t]) for t in targets for c in clients]
+            for r in records:
+                r["kzlab"]["phase"] = phase.name
+                measurements.write(json.dumps(r, default=str) + "\n")
+            print(render(f"\n== {scenario.name} / phase {phase.name} ({phase.at})", clients, targets, cells))
+            ok = all(c.match for c in cells)
+            all_ok &= ok
+            phases.append(
+                {"name": phase.name, "at": phase.at, "matched": ok, "cells": [c.as_dict() for c in cells]}
+            )
+    return phases, all_ok
+
+
+def main(scenario: Scenario, results: Path, cli: bool = False, pcap: bool = False) -> int:
+    """Run ``scenario`` (already validated) inside the current sealed run."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+    rundir = Path(os.environ["KZLAB_RUN_DIR"])
+    run = Run(os.environ["KZLAB_RUN"])
+    model = scenario.build_topology()
+    lab = Lab(model, rundir, run.named_dir)
+    summary: dict[str, Any] = {
+        "scenario": scenario.name,
+        "description": scenario.description,
+        "run": run.netns,
+        "topology": model.name,
+        "sources": scenario.sources,
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    ok = False
+    try:
+        lab.start()
+        print(
+            f"kzlab: {scenario.name}: lab ready in {lab.timings['ready']:.1f}s "
+            f"({len(model.nodes())} devices, run {run.netns})",
+            flush=True,
+        )
+        if pcap:
+            summary["pcaps"] = [lab.capture(a, b, results).name for a, b in scenario.capture]
+        summary["phases"], ok = play(lab, scenario, results)
+        if cli:
+            from mininet.cli import CLI
+
+            CLI(lab.net)
+    except LabError as exc:
+        summary["error"] = str(exc)
+        print(f"kzlab: {scenario.name}: {exc}", file=sys.stderr)
+    except Interrupted as exc:
+        summary["interrupted"] = str(exc)
+        print(f"kzlab: {scenario.name}: interrupted ({exc}), tearing down", file=sys.stderr)
+    finally:
+        lab.stop()
+        if (rundir / "logs").is_dir():
+            shutil.copytree(rundir / "logs", results / "logs", dirs_exist_ok=True)
+        summary["matched"] = ok
+        summary["cells"] = [{"phase": p["name"], **c} for p in summary.get("phases", []) for c in p["cells"]]
+        (results / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(
+        f"\nkzlab: {scenario.name}: {'every cell matched' if ok else 'NOT every cell matched'};"
+        f" results in {results}"
+    )
+    return 0 if ok else 1

@@ -1,0 +1,160 @@
+"""A scenario is data: a topology, a timeline of phases, a probe plan, and the expected
+outcome of every (client, target) cell in every phase (DESIGN principle 3).
+
+Phases play in order on the lab clock. A phase first applies its steps (attach or
+detach a censor at a node), then every client probes every target, and each cell's
+outcome is checked against the phase's expectation. ``validate()`` checks all of this
+against the topology before anything is built, so bad input costs nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from tools.censors.base import CensorError
+from tools.censors.registry import CENSORS
+from topologies import registry as topologies
+from topologies.model import TopologyError, TopologyModel
+
+PROBE_KINDS = frozenset({"web_connectivity", "telegram", "facebook_messenger"})
+OUTCOME = re.compile(
+    r"^(accessible|tls_mitm|(dns|tcp_ip|http-failure|http-diff|down):[a-z0-9_]+"
+    r"|blocked:[a-z0-9_,]+|unknown:[a-z0-9_]+)$"
+)
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot run; the message names the field at fault."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A column of the matrix: what the clients probe."""
+
+    name: str
+    kind: str = "web_connectivity"
+    url: str | None = None
+
+    @classmethod
+    def web(cls, domain: str, scheme: str = "https") -> Target:
+        """web_connectivity of the site's front page; named by the domain (https) or URL."""
+        name = domain if scheme == "https" else f"{scheme}://{domain}"
+        return cls(name, "web_connectivity", f"{scheme}://{domain}/")
+
+
+@dataclass(frozen=True)
+class Step:
+    """At the start of a phase: attach (or detach) censor ``key`` at ``node``."""
+
+    action: str
+    key: str
+    censor: str = ""
+    node: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A stretch of the lab clock: its steps, then probes, then expectations.
+
+    ``expect`` maps (client, target) to an outcome; every other cell expects
+    ``default``. ``at`` is the phase's time on the modelled timeline (a label)."""
+
+    name: str
+    at: str = "t0"
+    steps: tuple[Step, ...] = ()
+    default: str = "accessible"
+    expect: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def expected(self, client: str, target: str) -> str:
+        return self.expect.get((client, target), self.default)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    phases: tuple[Phase, ...]
+    targets: tuple[Target, ...]
+    topology: str = "kz_isp"
+    topology_params: dict[str, Any] = field(default_factory=dict)
+    clients: tuple[str, ...] = ()  # default: every subscriber and vantage point
+    capture: tuple[tuple[str, str], ...] = (("gw", "core"), ("gw", "border"))
+    sources: str = ""
+
+    def build_topology(self) -> TopologyModel:
+        try:
+            return topologies.build(self.topology, **self.topology_params)
+        except (TopologyError, TypeError, ValueError, KeyError) as exc:
+            raise ScenarioError(f"scenario {self.name!r}: topology: {exc}") from None
+
+    def client_list(self, model: TopologyModel) -> list[str]:
+        return list(self.clients) or model.clients()
+
+    def validate(self) -> TopologyModel:
+        """Check every name against the topology; returns the built model."""
+        where = f"scenario {self.name!r}"
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name or ""):
+            raise ScenarioError(f"{where}: name must be lower-case letters, digits and _")
+        model = self.build_topology()
+        clients = self.client_list(model)
+        for c in clients:
+            if c not in model.graph or model.role(c) not in ("subscriber", "vantage"):
+                raise ScenarioError(f"{where}: client {c!r} is not a client of {model.name}")
+        if not self.targets:
+            raise ScenarioError(f"{where}: no targets")
+        names = [t.name for t in self.targets]
+        if len(set(names)) != len(names):
+            raise ScenarioError(f"{where}: duplicate target names")
+        for t in self.targets:
+            if t.kind not in PROBE_KINDS:
+                raise ScenarioError(f"{where}: target {t.name!r}: unknown kind {t.kind!r}")
+            if t.kind == "web_connectivity" and not (t.url or "").startswith(("http://", "https://")):
+                raise ScenarioError(f"{where}: target {t.name!r}: needs an http(s) url")
+        if not self.phases:
+            raise ScenarioError(f"{where}: no phases")
+        for node, neighbour in self.capture:
+            if not model.graph.has_edge(node, neighbour):
+                raise ScenarioError(f"{where}: capture: no link {node}-{neighbour}")
+        attached: set[str] = set()
+        for phase in self.phases:
+            attached = self._validate_phase(phase, model, clients, set(names), attached)
+        return model
+
+    def _validate_phase(
+        self,
+        phase: Phase,
+        model: TopologyModel,
+        clients: list[str],
+        targets: set[str],
+        attached: set[str],
+    ) -> set[str]:
+        where = f"scenario {self.name!r}, phase {phase.name!r}"
+        for step in phase.steps:
+            if step.action == "attach":
+                if step.censor not in CENSORS:
+                    raise ScenarioError(f"{where}: unknown censor {step.censor!r} ({sorted(CENSORS)})")
+                if step.node not in model.graph or model.role(step.node) == "segment":
+                    raise ScenarioError(f"{where}: censor {step.key!r}: no node {step.node!r}")
+                if step.key in attached:
+                    raise ScenarioError(f"{where}: censor {step.key!r} is already attached")
+                try:
+                    CENSORS[step.censor](**step.params)  # parameters are checked here
+                except CensorError as exc:
+                    raise ScenarioError(f"{where}: {exc}") from None
+                attached = attached | {step.key}
+            elif step.action == "detach":
+                if step.key not in attached:
+                    raise ScenarioError(f"{where}: censor {step.key!r} is not attached")
+                attached = attached - {step.key}
+            else:
+                raise ScenarioError(f"{where}: unknown action {step.action!r}")
+        for outcome in [phase.default, *phase.expect.values()]:
+            if not OUTCOME.match(outcome):
+                raise ScenarioError(f"{where}: {outcome!r} is not an outcome")
+        for client, target in phase.expect:
+            if client not in clients or target not in targets:
+                raise ScenarioError(f"{where}: expectation for unknown cell ({client}, {target})")
+        return attached

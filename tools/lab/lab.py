@@ -1,0 +1,127 @@
+"""A running lab: the Mininet network of a topology, its PKI, services and captures.
+
+Used inside a sealed run (tools/lab/seal.py): ``start()`` builds the network, gives each
+device its own resolver and trust store, starts every service the topology names and
+waits until each answers (readiness checks, not fixed sleeps); ``stop()`` ends what it
+started, by process id. Whatever is left ends with the run's PID namespace.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mininet.net import Mininet
+from mininet.node import Node
+
+from tools.censors.base import Censor
+from tools.services.base import Readiness, ServiceContext
+from tools.services.pki import CertificateAuthority, pem
+from tools.services.registry import STARTERS
+from topologies.build import configure, mininet_network
+from topologies.model import TopologyModel
+
+READY_TIMEOUT = 30.0
+
+
+class LabError(RuntimeError):
+    """The lab could not be brought up; the message names the part that failed."""
+
+
+@dataclass
+class Lab:
+    model: TopologyModel
+    rundir: Path
+    named_dir: Path
+    net: Mininet | None = None
+    ctx: ServiceContext | None = None
+    censors: dict[str, Censor] = field(default_factory=dict)
+    captures: list[subprocess.Popen] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def host(self, name: str) -> Node:
+        assert self.net is not None
+        return self.net.get(name)
+
+    def start(self) -> Lab:
+        t0 = time.monotonic()
+        web_ca = CertificateAuthority.new_root()
+        (self.rundir / "global-root.pem").write_bytes(pem(web_ca.cert))
+        self.net = mininet_network(self.model)
+        self.net.build()
+        self.net.start()  # brings up the bridges
+        configure(self.net, self.model, self.rundir, pem(web_ca.cert))
+        self.timings["network"] = time.monotonic() - t0
+        self.ctx = ServiceContext(self.model, self.net, self.rundir, self.named_dir, web_ca)
+        checks: list[Readiness] = []
+        for node, service in self.model.services():
+            if service.kind not in STARTERS:
+                raise LabError(f"node {node}: no implementation for service {service.kind!r}")
+            checks += STARTERS[service.kind](self.ctx, node, service)
+        self.wait_ready(checks)
+        self.timings["ready"] = time.monotonic() - t0
+        return self
+
+    def wait_ready(self, checks: list[Readiness], timeout: float = READY_TIMEOUT) -> None:
+        """Poll every check inside its node, in parallel, until all pass or time runs out."""
+        procs = [
+            (
+                c,
+                self.host(c.node).popen(
+                    ["timeout", str(timeout), "bash", "-c", f"until {c.command}; do sleep 0.05; done"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                ),
+            )
+            for c in checks
+        ]
+        failed = [c for c, p in procs if p.wait() != 0]
+        if failed:
+            c = failed[0]
+            raise LabError(
+                f"service not ready after {timeout:.0f}s: {c.what} on {c.node} (see {self.rundir}/logs)"
+            )
+
+    def attach(self, key: str, censor: Censor, node: str) -> None:
+        workdir = self.rundir / "censors" / key
+        workdir.mkdir(parents=True, exist_ok=True)
+        censor.attach(self.host(node), workdir)
+        self.censors[key] = censor
+
+    def detach(self, key: str) -> None:
+        self.censors.pop(key).detach()
+
+    def capture(self, node: str, neighbour: str, directory: Path) -> Path:
+        """tcpdump on the link between ``node`` and ``neighbour`` into a pcap file."""
+        host = self.host(node)
+        links = host.connectionsTo(self.host(neighbour))
+        if not links:
+            raise LabError(f"no link between {node} and {neighbour} to capture")
+        path = directory / f"{node}-{neighbour}.pcap"
+        proc = host.popen(
+            ["tcpdump", "-i", links[0][0].name, "-U", "-s", "0", "-w", str(path)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        proc.stderr.readline()  # "listening on ...": the capture is running
+        self.captures.append(proc)
+        return path
+
+    def stop(self) -> None:
+        """Detach censors, end captures and services (SIGTERM, then SIGKILL)."""
+        for key in list(self.censors):
+            self.detach(key)
+        procs = self.captures + [p for _, p in (self.ctx.processes if self.ctx else [])]
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 3
+        for p in procs:
+            try:
+                p.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+        self.captures.clear()

@@ -1,0 +1,55 @@
+"""OONI's telegram test (ts-020), with a real MTProto handshake added.
+
+OONI connects to Telegram's data centres on ports 80 and 443 and POSTs to them over
+plain HTTP, then loads web.telegram.org. The keys are OONI's: ``telegram_tcp_blocking``
+(no data-centre endpoint accepted a connection), ``telegram_http_blocking`` (no HTTP
+answer from any), ``telegram_web_status`` ("ok" or "blocked") and
+``telegram_web_failure``. The lab adds ``telegram_mtproto_blocking``: no endpoint
+completed the obfuscated2 + req_pq_multi exchange a real client starts with, which is
+what a DPI that recognises the MTProto transport (kazakhstan.md, section 3) would break.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from tools.probes import mtproto, netx
+from tools.probes.web_connectivity import measure as web_connectivity
+from topologies.internet import TELEGRAM_DCS
+
+PORTS = (443, 80)
+WEB = "https://web.telegram.org/"
+
+
+def measure(helper: str, dcs: dict[int, str] | None = None) -> dict[str, Any]:
+    endpoints = [(a, p) for a in (dcs or TELEGRAM_DCS).values() for p in PORTS]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        web = pool.submit(web_connectivity, WEB, helper)
+        tcp = list(pool.map(lambda e: netx.connect(*e)[1], endpoints))
+        http = list(pool.map(lambda e: mtproto.http_post(*e), endpoints))
+        mt = list(pool.map(lambda e: mtproto.handshake(*e), endpoints))
+        web_result = web.result()
+    web_keys = web_result["test_keys"]
+    keys = {
+        "tcp_connect": tcp,
+        "http_requests": http,
+        "mtproto_handshakes": mt,
+        "telegram_tcp_blocking": all(r["failure"] for r in tcp),
+        "telegram_http_blocking": not any(r["ok"] for r in http),
+        "telegram_mtproto_blocking": not any(r["ok"] for r in mt),
+        "telegram_web_status": "ok" if web_keys["accessible"] else "blocked",
+        "telegram_web_failure": web_keys["http_experiment_failure"],
+        "web_connectivity": web_keys,
+    }
+    return {"test_name": "telegram", "input": None, "test_keys": keys, "outcome": outcome(keys)}
+
+
+def outcome(keys: dict[str, Any]) -> str:
+    """ "accessible", or "blocked:" and the blocking keys that are true."""
+    blocked = [
+        k for k in ("telegram_tcp_blocking", "telegram_http_blocking", "telegram_mtproto_blocking") if keys[k]
+    ]
+    if keys["telegram_web_status"] != "ok":
+        blocked.append("telegram_web")
+    return "blocked:" + ",".join(blocked) if blocked else "accessible"

@@ -1,0 +1,106 @@
+"""DNS by BIND 9 (named): the lab's root, and recursive resolvers that really recurse.
+
+The ``dns_authoritative`` node is a.root-servers.net: it serves the root zone, which
+holds the address of every site of the simulated internet (no delegation: the lab has
+one authoritative server). Each ``dns_recursive`` node (the ISP resolver, 8.8.8.8,
+1.1.1.1, the control resolver abroad) is a real recursive BIND whose root hints name that
+server, so a lookup crosses the network the way a real one does and can be censored on
+the way (issue 4 adds a response-policy zone to the ISP resolver: RPZ).
+
+named's files live under /var/cache/bind/<run>/, the one tree its AppArmor profile
+(Debian and Ubuntu ship one) lets it write.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tools.services.base import Readiness, ServiceContext, dns_ready
+from topologies.model import Service, TopologyModel
+
+PROBE_NAME = "facebook.com"  # a name every resolver must resolve to be ready
+
+
+def root_server(model: TopologyModel) -> str:
+    """The address of the lab's root server (the node with dns_authoritative)."""
+    for node, _ in model.services("dns_authoritative"):
+        return str(model.primary_address(node))
+    raise LookupError(f"topology {model.name} has no dns_authoritative service")
+
+
+def zone_records(model: TopologyModel) -> dict[str, set[str]]:
+    """name -> addresses: every site of every web service, and the extra records."""
+    records: dict[str, set[str]] = {}
+    for _, svc in model.services("web"):
+        for site in svc.params["sites"]:
+            records.setdefault(site.domain, set()).add(site.address)
+    for _, svc in model.services("dns_authoritative"):
+        for name, address in svc.params.get("records", {}).items():
+            records.setdefault(name, set()).add(address)
+    return records
+
+
+def root_zone(model: TopologyModel) -> str:
+    lines = [
+        "$TTL 300",
+        ". IN SOA a.root-servers.net. nstld.verisign-grs.com. 1 1800 900 604800 300",
+        ". IN NS a.root-servers.net.",
+    ]
+    for name, addresses in sorted(zone_records(model).items()):
+        lines += [f"{name}. IN A {a}" for a in sorted(addresses)]
+    return "\n".join(lines) + "\n"
+
+
+def _named_conf(work: Path, listen: list[str], body: str) -> str:
+    return f"""options {{
+  directory "{work}";
+  pid-file "{work}/named.pid";
+  session-keyfile "{work}/session.key";
+  managed-keys-directory "{work}";
+  listen-on {{ {"; ".join(listen)}; }};
+  listen-on-v6 {{ none; }};
+  allow-query {{ any; }};
+  dnssec-validation no;
+  minimal-responses yes;
+  {body}
+}};
+controls {{ }};
+logging {{
+  channel queries {{ file "{work}/queries.log"; print-time yes; }};
+  category queries {{ queries; }};
+  category lame-servers {{ null; }};
+}};
+"""
+
+
+def _start_named(
+    ctx: ServiceContext, node: str, kind: str, listen: list[str], options: str, zones: str
+) -> None:
+    work = ctx.named_dir / f"{node}-{kind}"
+    conf = work / "named.conf"
+    conf.write_text(_named_conf(work, listen, options) + zones)
+    ctx.spawn(node, kind, ["named", "-f", "-4", "-n", "1", "-c", str(conf)])
+
+
+def start_authoritative(ctx: ServiceContext, node: str, service: Service) -> list[Readiness]:
+    work = ctx.named_dir / f"{node}-dns"
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "root.zone").write_text(root_zone(ctx.model))
+    zones = f'zone "." {{ type primary; file "{work}/root.zone"; }};\n'
+    root = root_server(ctx.model)
+    _start_named(ctx, node, "dns", [root], "recursion no;", zones)
+    return [dns_ready(node, "root zone", root, PROBE_NAME)]
+
+
+def start_recursive(ctx: ServiceContext, node: str, service: Service) -> list[Readiness]:
+    root = root_server(ctx.model)
+    work = ctx.named_dir / f"{node}-resolver"
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "root.hints").write_text(
+        f". 3600000 IN NS a.root-servers.net.\na.root-servers.net. 3600000 IN A {root}\n"
+    )
+    zones = f'zone "." {{ type hint; file "{work}/root.hints"; }};\n'
+    options = "recursion yes; allow-recursion { any; }; max-cache-ttl 60; max-ncache-ttl 10;"
+    listen = service.params.get("listen") or [str(a) for a in ctx.model.graph.nodes[node]["loopbacks"]]
+    _start_named(ctx, node, "resolver", listen, options, zones)
+    return [dns_ready(node, f"resolver {a}", a, PROBE_NAME) for a in listen]

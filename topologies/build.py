@@ -1,0 +1,105 @@
+"""Build a TopologyModel as a Mininet network (inside the run's sealed namespace).
+
+Devices become Mininet hosts (each its own network and mount namespace), segments
+become Linux bridges: the Open vSwitch kernel datapath is not needed, and is often
+missing (containers, minimal kernels). Every address and route comes from the model.
+Each device gets its own /etc/resolv.conf and /etc/ssl/certs by a bind mount inside its
+own mount namespace, so one subscriber can trust a root another does not; the host
+machine's files are never touched.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from mininet.net import Mininet
+from mininet.node import Host, Switch
+
+from topologies.model import FORWARDING_ROLES, TopologyModel
+
+
+class KernelBridge(Switch):
+    """A segment as a plain Linux bridge made with iproute2 (no STP, no controller)."""
+
+    def start(self, _controllers: list) -> None:
+        self.cmd(f"ip link add name {self.name} type bridge forward_delay 0 stp_state 0")
+        for intf in self.intfList():
+            if intf.name != "lo":
+                self.cmd(f"ip link set {intf.name} master {self.name} up")
+        self.cmd(f"ip link set {self.name} up")
+
+    def stop(self, deleteIntfs: bool = True) -> None:  # noqa: N803 - Mininet's signature
+        self.cmd(f"ip link delete {self.name}")
+        super().stop(deleteIntfs)
+
+
+def mininet_network(model: TopologyModel) -> Mininet:
+    """Mininet objects for the model: hosts, bridges and links, not yet started."""
+    Mininet.inited = True  # skip Mininet.init(): its fixLimits() writes host-wide sysctls
+    net = Mininet(
+        topo=None,
+        build=False,
+        controller=None,
+        switch=KernelBridge,
+        host=Host,
+        autoSetMacs=False,
+        autoStaticArp=False,
+        waitConnected=False,
+    )
+    for i, seg in enumerate(model.nodes("segment"), start=1):
+        net.addSwitch(seg, dpid=f"{i:016x}")
+    for node in model.nodes():
+        net.addHost(node, ip=None)
+    for a, b, edge in sorted(model.graph.edges(data=True), key=lambda e: (e[0], e[1])):
+        params = {}
+        for end, key in ((a, "params1"), (b, "params2")):
+            if model.role(end) != "segment":
+                params[key] = {"ip": f"{edge['addrs'][end]}/{edge['subnet'].prefixlen}"}
+        net.addLink(a, b, **params)
+    return net
+
+
+def host_files(model: TopologyModel, node: str, rundir: Path, bundle: bytes) -> Path:
+    """The node's own resolv.conf and CA bundle under ``rundir/hosts/<node>``."""
+    home = rundir / "hosts" / node
+    (home / "certs").mkdir(parents=True, exist_ok=True)
+    (home / "home").mkdir(exist_ok=True)
+    resolver = model.graph.nodes[node].get("resolver")
+    lines = [f"nameserver {resolver}"] if resolver else []
+    (home / "resolv.conf").write_text("\n".join(lines + ["options timeout:2 attempts:1", ""]))
+    (home / "certs" / "ca-certificates.crt").write_bytes(bundle)
+    return home
+
+
+def configure(net: Mininet, model: TopologyModel, rundir: Path, bundle: bytes) -> None:
+    """Addresses, forwarding, routes and private files for every device."""
+    tables = model.routing_tables()
+    batches = rundir / "ip-batch"
+    batches.mkdir(exist_ok=True)
+    for node in model.nodes():
+        host = net.get(node)
+        data = model.graph.nodes[node]
+        home = host_files(model, node, rundir, bundle)
+        lines = [f"address add {a}/32 dev lo" for a in data["loopbacks"]]
+        lines += [f"route add blackhole {p}" for p in data["prefixes"]]
+        sysctls = ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"]
+        if data["role"] in FORWARDING_ROLES:
+            sysctls += ["net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0"]
+            lines += [f"route add {net_} via {via}" for net_, via in tables[node]]
+        else:
+            gateway = model.default_gateway(node)
+            if gateway is not None:
+                lines.append(f"route add default via {gateway}")
+        batch = batches / f"{node}.ip"
+        batch.write_text("\n".join(lines) + "\n")
+        host.cmd(
+            f"sysctl -qw {' '.join(sysctls)}; ip link set lo up; ip -batch {batch}; "
+            f"mount --bind {home}/resolv.conf /etc/resolv.conf; "
+            f"mount --bind {home}/certs /etc/ssl/certs; export HOME={home}/home"
+        )
+
+
+def address_of(model: TopologyModel, node: str) -> ipaddress.IPv4Address:
+    """Where ``node`` is reached (its first service address or link)."""
+    return model.primary_address(node)
