@@ -76,7 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         scenario = load(args.scenario)
         scenario.validate()
     except ScenarioError as exc:
-        print(f"kzlab: error: {exc}", file=sys.stderr)
+        print(f"kzlab: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_BAD_INPUT
     results = results_dir(scenario, Path(args.results))
     inner = [sys.executable, "-m", "scenarios", "_inside", args.scenario, str(results)]

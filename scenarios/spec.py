@@ -10,6 +10,7 @@ against the topology before anything is built, so bad input costs nothing.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +79,7 @@ class Scenario:
     description: str
     phases: tuple[Phase, ...]
     targets: tuple[Target, ...]
-    topology: str = "kz_isp"
+    topology: str | Callable[..., TopologyModel] = "kz_isp"  # a registered name, or a builder
     topology_params: dict[str, Any] = field(default_factory=dict)
     clients: tuple[str, ...] = ()  # default: every subscriber and vantage point
     capture: tuple[tuple[str, str], ...] = (("gw", "core"), ("gw", "border"))
@@ -86,6 +87,8 @@ class Scenario:
 
     def build_topology(self) -> TopologyModel:
         try:
+            if callable(self.topology):
+                return self.topology(**self.topology_params).validate()
             return topologies.build(self.topology, **self.topology_params)
         except (TopologyError, TypeError, ValueError, KeyError) as exc:
             raise ScenarioError(f"scenario {self.name!r}: topology: {exc}") from None

@@ -1,0 +1,164 @@
+"""The baseline scenario end to end: matrix, results, pcap, --cli, and the seal.
+
+One run serves every test here: ``make run S=baseline ARGS="--pcap --cli"``, with the
+Mininet CLI fed commands on stdin while the lab is up, and the root namespace looked at
+before, during and after.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from scenarios.cli import load
+from tests.lab import support
+from topologies.internet import all_sites, DOMESTIC, INTERNATIONAL
+
+CLI_COMMANDS = [
+    "home1 ping -c1 -W2 9.9.9.9",  # outside the model: no router has a route
+    "home1 cat /etc/resolv.conf",
+    "abroad cat /etc/resolv.conf",
+    "exit",
+]
+
+
+@dataclass
+class BaselineRun:
+    returncode: int
+    output: str
+    netns: str
+    results: Path
+    before: dict
+    during: dict
+    after: dict
+    leaked: str
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory: pytest.TempPathFactory) -> BaselineRun:
+    results_base = tmp_path_factory.mktemp("results")
+    before = support.host_snapshot()
+    # Watch the root namespace for any packet to or from the lab's addresses.
+    watch = subprocess.Popen(
+        [
+            "tcpdump",
+            "-i",
+            "any",
+            "-n",
+            "-l",
+            "net 95.56.0.0/16 or net 157.240.0.0/16 or net 198.41.0.0/24"
+            " or net 2.132.0.0/16 or net 80.81.192.0/24 or net 149.154.160.0/20",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    proc = support.start(
+        "run", "baseline", "--pcap", "--cli", "--results", str(results_base), stdin=subprocess.PIPE
+    )
+    netns, lines = support.wait_ready(proc)
+    during = support.host_snapshot()
+    out, _ = proc.communicate("\n".join(CLI_COMMANDS) + "\n", timeout=300)
+    watch.terminate()
+    leaked, _ = watch.communicate(timeout=10)
+    after = support.host_snapshot()
+    (results,) = (results_base / "baseline").iterdir()
+    return BaselineRun(proc.returncode, "".join(lines) + out, netns, results, before, during, after, leaked)
+
+
+def test_every_cell_accessible_and_exit_zero(baseline: BaselineRun) -> None:
+    assert baseline.returncode == 0, baseline.output[-3000:]
+    summary = json.loads((baseline.results / "summary.json").read_text())
+    scenario = load("baseline")
+    assert summary["matched"] is True
+    clients = ["home1", "home2", "mob1", "mob2", "abroad"]
+    expected_cells = len(clients) * len(scenario.targets) * len(scenario.phases)
+    assert len(summary["cells"]) == expected_cells
+    for cell in summary["cells"]:
+        assert set(cell) >= {"phase", "client", "target", "expected", "observed", "match"}
+        assert cell["observed"] == "accessible" and cell["match"], cell
+    assert {c["client"] for c in summary["cells"]} == set(clients)
+
+
+def test_measurements_are_ooni_like_records(baseline: BaselineRun) -> None:
+    records = [json.loads(x) for x in (baseline.results / "measurements.jsonl").read_text().splitlines()]
+    summary = json.loads((baseline.results / "summary.json").read_text())
+    assert len(records) == len(summary["cells"])
+    by_test = {r["test_name"] for r in records}
+    assert by_test == {"web_connectivity", "telegram", "facebook_messenger"}
+    fb = next(r for r in records if r["input"] == "https://facebook.com/" and r["kzlab"]["client"] == "home1")
+    keys = fb["test_keys"]
+    assert fb["probe_cc"] == "KZ" and fb["probe_asn"] == "AS9198"
+    assert keys["blocking"] is False and keys["accessible"] is True
+    assert keys["dns_consistency"] == "consistent"
+    assert keys["queries"][0]["answers"] == [all_sites(INTERNATIONAL)["facebook.com"].address]
+    assert keys["queries"][0]["resolver"] == "92.46.0.53"  # the ISP resolver, from home1's resolv.conf
+    tls = [e for e in keys["network_events"] if e["operation"] == "tls_handshake"]
+    assert tls and tls[0]["verified_chain"][-1]["subject"].startswith("CN=kzlab Global Root CA")
+    assert "facebook.com" in tls[0]["peer_certificates"][0]["san"]
+    tg = next(r for r in records if r["test_name"] == "telegram")["test_keys"]
+    assert not tg["telegram_tcp_blocking"] and not tg["telegram_http_blocking"]
+    assert tg["telegram_web_status"] == "ok" and not tg["telegram_mtproto_blocking"]
+    http = next(r for r in records if r["input"] == "http://facebook.com/")["test_keys"]
+    statuses = [e.get("status") for e in http["network_events"] if e["operation"] == "http_round_trip"]
+    assert statuses == [301, 200]  # plain HTTP redirects to HTTPS
+    abroad = next(
+        r for r in records if r["kzlab"]["client"] == "abroad" and r["input"] == "https://kaspi.kz/"
+    )
+    assert abroad["probe_cc"] == "DE"
+    assert abroad["test_keys"]["queries"][0]["answers"] == [all_sites(DOMESTIC)["kaspi.kz"].address]
+
+
+def test_pcap_is_readable_and_shows_the_gateway_traffic(baseline: BaselineRun) -> None:
+    pcap = baseline.results / "gw-border.pcap"
+    out = subprocess.run(
+        [
+            "tshark",
+            "-r",
+            str(pcap),
+            "-Y",
+            "tls.handshake.type == 1",
+            "-T",
+            "fields",
+            "-e",
+            "tls.handshake.extensions_server_name",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert "facebook.com" in out and "kaspi.kz" in out
+    core = subprocess.run(
+        ["tshark", "-r", str(baseline.results / "gw-core.pcap"), "-c", "1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert core.stdout.strip()
+
+
+def test_cli_runs_commands_in_lab_hosts(baseline: BaselineRun) -> None:
+    assert "nameserver 92.46.0.53" in baseline.output  # home1: the ISP resolver
+    assert "nameserver 5.9.10.53" in baseline.output  # abroad: the control resolver
+
+
+def test_no_route_leaves_the_lab(baseline: BaselineRun) -> None:
+    """A lab host sending outside the model is refused by its first router."""
+    assert "From 95.56.0.1 icmp_seq=1 Destination Net Unreachable" in baseline.output
+
+
+def test_root_namespace_unchanged(baseline: BaselineRun) -> None:
+    assert support.snapshot_diff(baseline.before, baseline.during) == []
+    assert support.snapshot_diff(baseline.before, baseline.after) == []
+
+
+def test_no_lab_packet_in_root_namespace(baseline: BaselineRun) -> None:
+    assert baseline.leaked.strip() == ""
+
+
+def test_nothing_left_behind(baseline: BaselineRun) -> None:
+    assert support.wait_until_clean(baseline.netns) == []
