@@ -15,6 +15,7 @@ import argparse
 import datetime as dt
 import importlib
 import importlib.util
+import os
 import pkgutil
 import sys
 from pathlib import Path
@@ -81,7 +82,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     results = results_dir(scenario, Path(args.results))
     inner = [sys.executable, "-m", "scenarios", "_inside", args.scenario, str(results)]
     inner += ["--cli"] * args.cli + ["--pcap"] * args.pcap
-    return seal.sealed(inner, env={"PYTHONPATH": str(REPO)})
+    # The venv first on PATH: `python` in the Mininet CLI's hosts is the lab's python.
+    path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
+    return seal.sealed(inner, env={"PYTHONPATH": str(REPO), "PATH": path})
 
 
 def cmd_inside(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ machine's files are never touched.
 
 from __future__ import annotations
 
-import ipaddress
+import subprocess
 from pathlib import Path
 
 from mininet.net import Mininet
@@ -20,17 +20,19 @@ from topologies.model import FORWARDING_ROLES, TopologyModel
 
 
 class KernelBridge(Switch):
-    """A segment as a plain Linux bridge made with iproute2 (no STP, no controller)."""
+    """A segment as a plain Linux bridge made with iproute2 (no STP, no controller).
+
+    Bridges live in the run's outer namespace, where the lab process itself runs, so
+    one ``ip -batch`` from here sets up a bridge and all its ports at once."""
 
     def start(self, _controllers: list) -> None:
-        self.cmd(f"ip link add name {self.name} type bridge forward_delay 0 stp_state 0")
-        for intf in self.intfList():
-            if intf.name != "lo":
-                self.cmd(f"ip link set {intf.name} master {self.name} up")
-        self.cmd(f"ip link set {self.name} up")
+        lines = [f"link add name {self.name} type bridge forward_delay 0 stp_state 0"]
+        lines += [f"link set {i.name} master {self.name} up" for i in self.intfList() if i.name != "lo"]
+        lines.append(f"link set {self.name} up")
+        subprocess.run(["ip", "-batch", "-"], input="\n".join(lines) + "\n", text=True, check=True)
 
     def stop(self, deleteIntfs: bool = True) -> None:  # noqa: N803 - Mininet's signature
-        self.cmd(f"ip link delete {self.name}")
+        subprocess.run(["ip", "link", "delete", self.name], capture_output=True)
         super().stop(deleteIntfs)
 
 
@@ -73,7 +75,10 @@ def host_files(model: TopologyModel, node: str, rundir: Path, bundle: bytes) -> 
 
 
 def configure(net: Mininet, model: TopologyModel, rundir: Path, bundle: bytes) -> None:
-    """Addresses, forwarding, routes and private files for every device."""
+    """Addresses, forwarding, routes and private files for every device.
+
+    The commands go to every device's shell first and are collected afterwards, so the
+    devices configure themselves in parallel."""
     tables = model.routing_tables()
     batches = rundir / "ip-batch"
     batches.mkdir(exist_ok=True)
@@ -83,9 +88,9 @@ def configure(net: Mininet, model: TopologyModel, rundir: Path, bundle: bytes) -
         home = host_files(model, node, rundir, bundle)
         lines = [f"address add {a}/32 dev lo" for a in data["loopbacks"]]
         lines += [f"route add blackhole {p}" for p in data["prefixes"]]
-        sysctls = ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"]
+        sysctls = {"net/ipv6/conf/all/disable_ipv6": 1, "net/ipv6/conf/default/disable_ipv6": 1}
         if data["role"] in FORWARDING_ROLES:
-            sysctls += ["net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0"]
+            sysctls |= {"net/ipv4/ip_forward": 1, "net/ipv4/conf/all/rp_filter": 0}
             lines += [f"route add {net_} via {via}" for net_, via in tables[node]]
         else:
             gateway = model.default_gateway(node)
@@ -93,13 +98,11 @@ def configure(net: Mininet, model: TopologyModel, rundir: Path, bundle: bytes) -
                 lines.append(f"route add default via {gateway}")
         batch = batches / f"{node}.ip"
         batch.write_text("\n".join(lines) + "\n")
-        host.cmd(
-            f"sysctl -qw {' '.join(sysctls)}; ip link set lo up; ip -batch {batch}; "
-            f"mount --bind {home}/resolv.conf /etc/resolv.conf; "
+        # echo is a shell builtin: writing /proc/sys costs no process per setting.
+        writes = "; ".join(f"echo {v} > /proc/sys/{k}" for k, v in sysctls.items())
+        host.sendCmd(
+            f"{writes}; ip -batch {batch}; mount --bind {home}/resolv.conf /etc/resolv.conf; "
             f"mount --bind {home}/certs /etc/ssl/certs; export HOME={home}/home"
         )
-
-
-def address_of(model: TopologyModel, node: str) -> ipaddress.IPv4Address:
-    """Where ``node`` is reached (its first service address or link)."""
-    return model.primary_address(node)
+    for node in model.nodes():
+        net.get(node).waitOutput()

@@ -7,6 +7,7 @@ before, during and after.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import subprocess
 from dataclasses import dataclass
@@ -16,12 +17,14 @@ import pytest
 
 from scenarios.cli import load
 from tests.lab import support
-from topologies.internet import all_sites, DOMESTIC, INTERNATIONAL
+from topologies.internet import DOMESTIC, INTERNATIONAL, all_sites
 
 CLI_COMMANDS = [
     "home1 ping -c1 -W2 9.9.9.9",  # outside the model: no router has a route
     "home1 cat /etc/resolv.conf",
     "abroad cat /etc/resolv.conf",
+    "home2 python -m tools.probes.cert_inspect facebook.com",
+    "py print('ROUTE', net['gw'].cmd('ip route get 157.240.241.35').split()[2])",
     "exit",
 ]
 
@@ -162,3 +165,17 @@ def test_no_lab_packet_in_root_namespace(baseline: BaselineRun) -> None:
 
 def test_nothing_left_behind(baseline: BaselineRun) -> None:
     assert support.wait_until_clean(baseline.netns) == []
+
+
+def test_cert_inspector_in_a_lab_host(baseline: BaselineRun) -> None:
+    assert "facebook.com at 157.240.241.35:443 (SNI facebook.com)" in baseline.output
+    assert "  [0] subject  CN=*.facebook.com" in baseline.output
+    assert "this host's trust store: trusted, chain ends at CN=kzlab Global Root CA" in baseline.output
+
+
+def test_gateway_routes_as_the_model_says(baseline: BaselineRun) -> None:
+    """The kernel's next hop at gw toward Facebook is the one the model computed."""
+    model = load("baseline").build_topology()
+    owner_block = ipaddress.IPv4Network("157.240.0.0/16")
+    (via,) = [str(v) for net, v in model.routing_tables()["gw"] if net == owner_block]
+    assert f"ROUTE {via}" in baseline.output

@@ -21,6 +21,7 @@ import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 RUN_ROOT = Path("/run/kzlab")
 NETNS_DIR = Path("/run/netns")
@@ -118,7 +119,7 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def run_inside(run: Run, argv: list[str], env: dict[str, str] | None = None) -> int:
+def run_inside(run: Run, argv: list[str], env: dict[str, str] | None = None, stdout: IO | None = None) -> int:
     """Run ``argv`` as PID 1 of a new PID namespace inside the run's network namespace.
 
     SIGINT and SIGTERM received here are passed on, so the lab tears down in order; the
@@ -137,7 +138,7 @@ def run_inside(run: Run, argv: list[str], env: dict[str, str] | None = None) -> 
         *argv,
     ]
     child_env = {**os.environ, **(env or {}), "KZLAB_RUN": run.id, "KZLAB_RUN_DIR": str(run.dir)}
-    proc = subprocess.Popen(cmd, env=child_env, preexec_fn=_die_with_parent)
+    proc = subprocess.Popen(cmd, env=child_env, preexec_fn=_die_with_parent, stdout=stdout)
 
     def forward(signum: int, _frame: object) -> None:
         # unshare blocks SIGINT/SIGTERM while it waits: signal the lab process itself.

@@ -13,9 +13,12 @@ apt_packages=(
   mininet iproute2 iptables nftables bridge-utils net-tools kmod procps psmisc
   iputils-ping traceroute
   util-linux tcpdump tshark openssl ca-certificates curl dnsutils iperf3
-  bind9 nginx-light libnss3-tools libnetfilter-queue-dev
+  bind9 nginx libnss3-tools libnetfilter-queue-dev
   python3 python3-venv python3-dev gcc
 )
+# Installed where the distribution packages it (Ubuntu 24.04 dropped vagrant): the
+# Vagrantfile test uses it.
+optional_packages=(vagrant)
 # What the stamp covers: the package list, the pins and this script itself.
 want=$(cat "$0" "$here/requirements.txt" | sha256sum | cut -d' ' -f1)
 
@@ -27,12 +30,12 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
 missing=()
-for p in "${apt_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "provision: installing ${missing[*]}"
+for p in "${apt_packages[@]}"; do installed "$p" || missing+=("$p"); done
+optional_missing=()
+for p in "${optional_packages[@]}"; do installed "$p" || optional_missing+=("$p"); done
+if [ $((${#missing[@]} + ${#optional_missing[@]})) -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   # The lab runs its own named and nginx inside its namespaces: keep the packages'
   # host services from starting during the install (policy-rc.d, removed afterwards).
@@ -41,12 +44,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod 755 "$policy"; made_policy=1
   fi
-  trap '[ "$made_policy" = 1 ] && rm -f "$policy"' EXIT
+  trap 'if [ "$made_policy" = 1 ]; then rm -f "$policy"; fi' EXIT
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  for p in "${optional_missing[@]}"; do
+    if apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]'; then missing+=("$p"); fi
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "provision: installing ${missing[*]}"
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
   # Packages this run installed must not leave host services enabled for next boot.
   if [ -d /run/systemd/system ]; then
-    for pair in bind9:named nginx-light:nginx; do
+    for pair in bind9:named nginx:nginx; do
       if printf '%s\n' "${missing[@]}" | grep -qx "${pair%%:*}"; then
         systemctl disable --now "${pair##*:}" >/dev/null 2>&1 || true
       fi

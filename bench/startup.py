@@ -1,0 +1,119 @@
+"""bench/startup: time until a lab with N subscribers is ready, and its teardown,
+beside bare Mininet with the same number of hosts, measured in the same run.
+
+The lab is the default ``kz_isp`` with N subscribers (half home, half mobile) plus its
+ISP and internet (4 routers, 17 servers and a vantage point: BIND, nginx, the Telegram
+DCs, the control helper), ready when every service answers its readiness check. Bare
+Mininet is what a student would write with the same number of hosts (N + 22): hosts on
+one Linux bridge (mininet.nodelib.LinuxBridge), ``net.start()``, ``net.stop()``. Both run sealed, in their own namespaces;
+teardown is timed from the start of teardown until the run's namespace is gone.
+Goal (issue 2): lab ready within 1.5x bare Mininet.
+
+    python -m bench.startup [N ...]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from tools.lab import seal
+from topologies import kz_isp
+from topologies.model import TopologyModel
+
+SIZES = (8, 64, 256)
+GOAL = 1.5
+
+
+def lab_model(subscribers: int) -> TopologyModel:
+    return kz_isp.build(home=subscribers // 2, mobile=subscribers - subscribers // 2)
+
+
+def _inner(kind: str, n: int) -> None:
+    """Runs inside a sealed run: build, start, report, stop (prints one JSON line)."""
+    from mininet.net import Mininet
+    from mininet.nodelib import LinuxBridge
+    from mininet.topo import SingleSwitchTopo
+
+    Mininet.inited = True  # as the lab does: no host-wide sysctls from fixLimits()
+    t0 = time.monotonic()
+    if kind == "bare":
+        net = Mininet(topo=SingleSwitchTopo(n), switch=LinuxBridge, controller=None, waitConnected=False)
+        net.start()
+        ready = time.monotonic() - t0
+        t1 = time.monotonic()
+        net.stop()
+    else:
+        from tools.lab.lab import Lab
+
+        run = seal.Run(os.environ["KZLAB_RUN"])
+        lab = Lab(lab_model(n), Path(os.environ["KZLAB_RUN_DIR"]), run.named_dir)
+        lab.start()
+        ready = time.monotonic() - t0
+        t1 = time.monotonic()
+        lab.stop()
+    print(
+        json.dumps({"kind": kind, "n": n, "ready": ready, "stop_inside": time.monotonic() - t1}), flush=True
+    )
+
+
+def measure(kind: str, n: int) -> dict[str, float]:
+    """One sealed run of ``kind`` with ``n`` hosts; teardown includes the namespace."""
+    out = Path(os.environ.get("TMPDIR", "/tmp")) / f"kzlab-bench-{os.getpid()}-{kind}-{n}.json"
+    run = seal.create()
+    try:
+        with open(out, "w") as f:
+            rc = seal.run_inside(
+                run, [sys.executable, "-m", "bench.startup", "_inner", kind, str(n)], stdout=f
+            )
+        if rc != 0:
+            raise RuntimeError(f"bench {kind} n={n} failed with status {rc}")
+        result = json.loads(out.read_text().strip().splitlines()[-1])
+        t = time.monotonic()
+    finally:
+        seal.destroy(run)
+        out.unlink(missing_ok=True)
+    result["teardown"] = result.pop("stop_inside") + time.monotonic() - t
+    return result
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["_inner"]:
+        _inner(argv[1], int(argv[2]))
+        return 0
+    sizes = [int(a) for a in argv] or list(SIZES)
+    rows = []
+    print(
+        f"{'N':>5} {'hosts':>6} {'bare ready':>11} {'lab ready':>10} {'ratio':>6} {'bare down':>10} {'lab down':>9} {'ratio':>6}"
+    )
+    for n in sizes:
+        hosts = len(lab_model(n).nodes())
+        bare, lab = measure("bare", hosts), measure("lab", n)
+        row = {
+            "n": n,
+            "hosts": hosts,
+            "bare": bare,
+            "lab": lab,
+            "ready_ratio": lab["ready"] / bare["ready"],
+            "teardown_ratio": lab["teardown"] / bare["teardown"],
+        }
+        rows.append(row)
+        print(
+            f"{n:>5} {hosts:>6} {bare['ready']:>10.2f}s {lab['ready']:>9.2f}s {row['ready_ratio']:>5.2f}x"
+            f" {bare['teardown']:>9.2f}s {lab['teardown']:>8.2f}s {row['teardown_ratio']:>5.2f}x",
+            flush=True,
+        )
+    worst = max(r["ready_ratio"] for r in rows)
+    verdict = "meets" if worst <= GOAL else "misses"
+    print(f"startup: worst ready ratio {worst:.2f}x bare Mininet ({verdict} the {GOAL}x goal)")
+    results = Path(__file__).resolve().parents[1] / "results" / "bench"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "startup.json").write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
