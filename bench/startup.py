@@ -5,8 +5,8 @@ The lab is the default ``kz_isp`` with N subscribers (half home, half mobile) pl
 ISP and internet (4 routers, 17 servers and a vantage point: BIND, nginx, the Telegram
 DCs, the control helper), ready when every service answers its readiness check. Bare
 Mininet is what a student would write with the same number of hosts (N + 22): hosts on
-one Linux bridge (mininet.nodelib.LinuxBridge), ``net.start()``, ``net.stop()``. Both run sealed, in their own namespaces;
-teardown is timed from the start of teardown until the run's namespace is gone.
+one Linux bridge (mininet.nodelib.LinuxBridge), ``net.start()``, ``net.stop()``. Both
+run sealed, in their own namespaces; teardown is timed from the start of teardown until the run's namespace is gone.
 Goal (issue 2): lab ready within 1.5x bare Mininet.
 
     python -m bench.startup [N ...]
@@ -86,9 +86,8 @@ def main(argv: list[str]) -> int:
         return 0
     sizes = [int(a) for a in argv] or list(SIZES)
     rows = []
-    print(
-        f"{'N':>5} {'hosts':>6} {'bare ready':>11} {'lab ready':>10} {'ratio':>6} {'bare down':>10} {'lab down':>9} {'ratio':>6}"
-    )
+    header = ("N", "hosts", "bare ready", "lab ready", "ratio", "bare down", "lab down", "ratio")
+    print(" ".join(f"{h:>{w}}" for h, w in zip(header, (5, 6, 11, 10, 6, 10, 9, 6), strict=True)))
     for n in sizes:
         hosts = len(lab_model(n).nodes())
         bare, lab = measure("bare", hosts), measure("lab", n)

@@ -14,9 +14,9 @@ import argparse
 import ipaddress
 import sys
 
+from tools.services.dns import zone_records
 from topologies import registry
 from topologies.model import TopologyError, TopologyModel
-from tools.services.dns import zone_records
 
 
 def show(model: TopologyModel) -> str:
