@@ -6,7 +6,8 @@ ISP and internet (4 routers, 17 servers and a vantage point: BIND, nginx, the Te
 DCs, the control helper), ready when every service answers its readiness check. Bare
 Mininet is what a student would write with the same number of hosts (N + 22): hosts on
 one Linux bridge (mininet.nodelib.LinuxBridge), ``net.start()``, ``net.stop()``. Both
-run sealed, in their own namespaces; teardown is timed from the start of teardown until the run's namespace is gone.
+run sealed, in their own namespaces; teardown is timed from its start until the run's
+namespace is gone.
 Goal (issue 2): lab ready within 1.5x bare Mininet.
 
     python -m bench.startup [N ...]
