@@ -187,8 +187,14 @@ class TopologyModel:
         return out
 
     def owner(self, address: str | ipaddress.IPv4Address) -> str:
-        """The node that holds ``address`` (longest-prefix match over destinations)."""
+        """The node that holds ``address``: the device it is configured on, else the
+        longest-prefix match over the routable blocks."""
         ip = ipaddress.IPv4Address(str(address))
+        for node, data in self.graph.nodes(data=True):
+            if data["role"] != "segment" and (
+                ip in data["loopbacks"] or any(i.ip == ip for _, i in self.interface_addresses(node))
+            ):
+                return node
         best: tuple[int, str] | None = None
         for net, node in self.destinations():
             if ip in net and (best is None or net.prefixlen > best[0]):
@@ -224,6 +230,11 @@ class TopologyModel:
         if src != owner and src not in parent:
             raise TopologyError(f"no path from {src} to {dst}")
         hops, node = [], src
+        gateway = self._gateway_node(src)
+        if gateway and src != owner and not self._shares_segment(src, owner):
+            # A host sends everything off its LAN to its default gateway, whatever the tree says.
+            hops.append(Hop(src, self.role(src), bool(self.graph.nodes[src].get("censor_point"))))
+            node = gateway
         while True:
             d = self.graph.nodes[node]
             if d["role"] != "segment":
@@ -231,6 +242,18 @@ class TopologyModel:
             if node == owner:
                 return hops
             node = parent[node]
+
+    def _gateway_node(self, node: str) -> str | None:
+        """The router a host on a segment uses as its default gateway."""
+        if self.role(node) in FORWARDING_ROLES:
+            return None
+        for nbr in self.graph[node]:
+            if self.role(nbr) == "segment":
+                return self.graph.nodes[nbr]["gateway"]
+        return None
+
+    def _shares_segment(self, a: str, b: str) -> bool:
+        return any(self.role(s) == "segment" and b in self.graph[s] for s in self.graph[a])
 
     def censor_points_on_path(self, src: str, dst: str | ipaddress.IPv4Address) -> list[str]:
         """The censor points (gateway, border, ...) that traffic from src to dst crosses."""

@@ -124,6 +124,8 @@ def leftovers(netns: str | None = None) -> list[str]:
     for root in (seal.RUN_ROOT, seal.NAMED_ROOT):
         if root.is_dir():
             for p in root.iterdir():
+                if p.name.startswith("."):  # the registry's lock file, not a run's
+                    continue
                 rid = p.name.removeprefix(seal.PREFIX)
                 if run_ids is None or rid in run_ids:
                     found.append(f"file {p}")

@@ -24,6 +24,8 @@ CLI_COMMANDS = [
     "home1 cat /etc/resolv.conf",
     "abroad cat /etc/resolv.conf",
     "home2 python -m tools.probes.cert_inspect facebook.com",
+    "mob1 curl -sS https://www.facebook.com/ -o /dev/null -w 'CURL %{http_code} %{ssl_verify_result}\\n'",
+    "abroad dig +short kaspi.kz",
     "py print('ROUTE', net['gw'].cmd('ip route get 157.240.241.35').split()[2])",
     "exit",
 ]
@@ -179,3 +181,10 @@ def test_gateway_routes_as_the_model_says(baseline: BaselineRun) -> None:
     owner_block = ipaddress.IPv4Network("157.240.0.0/16")
     (via,) = [str(v) for net, v in model.routing_tables()["gw"] if net == owner_block]
     assert f"ROUTE {via}" in baseline.output
+
+
+def test_real_clients_use_the_hosts_own_trust_store_and_resolver(baseline: BaselineRun) -> None:
+    """curl verifies against the host's /etc/ssl/certs (the lab's root); dig uses the host's resolver."""
+    assert "CURL 200 0" in baseline.output
+    kaspi = all_sites(DOMESTIC)["kaspi.kz"].address
+    assert any(line.strip().endswith(f"> {kaspi}") for line in baseline.output.splitlines())

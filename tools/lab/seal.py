@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import os
 import secrets
 import shutil
 import signal
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -67,16 +69,26 @@ def _owner_alive(run: Run) -> bool:
     return _start_time(int(pid_text)) == start
 
 
+@contextlib.contextmanager
+def _registry_lock() -> Iterator[None]:
+    """Serialises creating runs and judging them stale, across processes: a run being
+    created is never mistaken for the leftovers of a killed one."""
+    RUN_ROOT.mkdir(mode=0o755, exist_ok=True)
+    with open(RUN_ROOT / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def create() -> Run:
     """Make a new run: clean stale ones, then a fresh namespace and private directory."""
     if os.geteuid() != 0:
         raise PermissionError("the lab needs root for network namespaces (sudo make ...)")
-    clean_stale()
-    run = Run(secrets.token_hex(4))
-    RUN_ROOT.mkdir(mode=0o755, exist_ok=True)
-    run.dir.mkdir(mode=0o700)
-    (run.dir / "owner").write_text(f"{os.getpid()} {_start_time(os.getpid())}\n")
-    subprocess.run(["ip", "netns", "add", run.netns], check=True)
+    with _registry_lock():
+        _clean_stale_locked()
+        run = Run(secrets.token_hex(4))
+        run.dir.mkdir(mode=0o700)
+        (run.dir / "owner").write_text(f"{os.getpid()} {_start_time(os.getpid())}\n")
+        subprocess.run(["ip", "netns", "add", run.netns], check=True)
     return run
 
 
@@ -100,7 +112,7 @@ def stale_runs() -> list[Run]:
     if NETNS_DIR.is_dir():
         ids |= {p.name[len(PREFIX) :] for p in NETNS_DIR.iterdir() if p.name.startswith(PREFIX)}
     if RUN_ROOT.is_dir():
-        ids |= {p.name for p in RUN_ROOT.iterdir()}
+        ids |= {p.name for p in RUN_ROOT.iterdir() if not p.name.startswith(".")}
     if NAMED_ROOT.is_dir():
         ids |= {p.name[len(PREFIX) :] for p in NAMED_ROOT.iterdir() if p.name.startswith(PREFIX)}
     return [r for r in map(Run, sorted(ids)) if not _owner_alive(r)]
@@ -108,6 +120,11 @@ def stale_runs() -> list[Run]:
 
 def clean_stale() -> list[Run]:
     """Destroy every stale run; returns what was removed."""
+    with _registry_lock():
+        return _clean_stale_locked()
+
+
+def _clean_stale_locked() -> list[Run]:
     runs = stale_runs()
     for run in runs:
         destroy(run)

@@ -46,6 +46,9 @@ _ERRNO = {
 
 # OpenSSL verification results (X509_V_ERR_*) that mean "issuer not trusted".
 _UNKNOWN_AUTHORITY_CODES = {2, 18, 19, 20, 21}  # unable to get issuer, self-signed, ...
+# Hostname (62) or IP address (64) mismatch: Go's x509.HostnameError, which OONI's
+# netxlite maps to ssl_invalid_hostname, covers both.
+_NAME_MISMATCH_CODES = {62, 64}
 
 
 def classify(exc: BaseException) -> str:
@@ -53,7 +56,7 @@ def classify(exc: BaseException) -> str:
     if isinstance(exc, ssl.SSLCertVerificationError):
         if exc.verify_code in _UNKNOWN_AUTHORITY_CODES:
             return SSL_UNKNOWN_AUTHORITY
-        if exc.verify_code == 62 or "Hostname mismatch" in str(exc.verify_message):
+        if exc.verify_code in _NAME_MISMATCH_CODES:
             return SSL_INVALID_HOSTNAME
         return SSL_INVALID_CERTIFICATE
     if isinstance(exc, ssl.SSLZeroReturnError | ssl.SSLEOFError):

@@ -9,6 +9,7 @@ Keys are made per run in the run's private directory and never leave it.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,8 +105,10 @@ class CertificateAuthority:
         cert, key = self.issue_leaf(names)
         crt_path, key_path = directory / f"{stem}.crt", directory / f"{stem}.key"
         crt_path.write_bytes(pem(cert) + b"".join(pem(c) for c in self.chain))
-        key_path.touch(mode=0o600)
-        key_path.write_bytes(key_pem(key))
+        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # also when the file existed with another mode
+        with os.fdopen(fd, "wb") as f:
+            f.write(key_pem(key))
         return crt_path, key_path
 
 
