@@ -1,0 +1,102 @@
+"""One intercepted connection: TLS to the subscriber with the forged chain, TLS to the
+real server on the device's own connection, and every byte relayed unchanged between
+the two (kazakhstan.md 1.10: a transparent proxy; no content changes were seen). What
+the device decrypts from the subscriber (request lines and headers) goes to the
+surveillance log.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from collections.abc import Callable
+
+from tools.gateway.surveillance import Log
+
+HANDSHAKE_TIMEOUT = 10.0
+IDLE_TIMEOUT = 120.0
+MAX_HEAD = 64 * 1024
+
+
+class RequestLogger:
+    """Reads HTTP/1.1 request heads out of the decrypted client stream as it passes."""
+
+    def __init__(self, log: Log, subscriber: str, sni: str) -> None:
+        self.log, self.subscriber, self.sni = log, subscriber, sni
+        self.buffer = b""
+        self.body_left = 0
+
+    def feed(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            if self.body_left:
+                used = min(self.body_left, len(self.buffer))
+                self.body_left -= used
+                self.buffer = self.buffer[used:]
+            end = self.buffer.find(b"\r\n\r\n")
+            if self.body_left or end < 0:
+                self.buffer = self.buffer[-MAX_HEAD:]
+                return
+            head, self.buffer = self.buffer[:end], self.buffer[end + 4 :]
+            self._record(head)
+
+    def _record(self, head: bytes) -> None:
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ")
+        if len(parts) != 3:
+            return
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        host = headers.get("host", self.sni)
+        self.log.write("request", self.subscriber, sni=self.sni, method=parts[0],
+                       url=f"https://{host}{parts[1]}", headers=headers)  # fmt: skip
+        if headers.get("content-length", "").isdigit():
+            self.body_left = int(headers["content-length"])
+
+
+def _pump(src: ssl.SSLSocket, dst: ssl.SSLSocket, observe: Callable[[bytes], None] | None) -> None:
+    try:
+        while data := src.recv(65536):
+            if observe:
+                observe(data)
+            dst.sendall(data)
+    except (OSError, ssl.SSLError):
+        pass
+    finally:
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def serve(
+    client: socket.socket, upstream: ssl.SSLSocket, server_ctx: ssl.SSLContext, log: Log,
+    subscriber: str, sni: str, on_rejected: Callable[[str], None],
+) -> None:  # fmt: skip
+    """Complete the subscriber's handshake with the forged chain, then relay both ways.
+
+    A subscriber who does not trust the national root aborts the handshake; that is
+    logged as ``rejected`` and reported to ``on_rejected`` (the walled garden's cue)."""
+    client.settimeout(HANDSHAKE_TIMEOUT)
+    try:
+        tls = server_ctx.wrap_socket(client, server_side=True)
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        log.write("rejected", subscriber, sni=sni, reason=str(reason))
+        on_rejected(subscriber)
+        client.close()
+        upstream.close()
+        return
+    tls.settimeout(IDLE_TIMEOUT)
+    upstream.settimeout(IDLE_TIMEOUT)
+    requests = RequestLogger(log, subscriber, sni)
+    back = threading.Thread(target=_pump, args=(upstream, tls, None), daemon=True)
+    back.start()
+    _pump(tls, upstream, requests.feed)
+    back.join(IDLE_TIMEOUT)
+    tls.close()
+    upstream.close()

@@ -1,0 +1,185 @@
+"""The national CA of the 2019 and 2020 interception, and the leaves it forged.
+
+2019 (kazakhstan.md 1.8): root "C=KZ, CN=Qaznet Trust Network" (RSA-4096, 30 years,
+2016-02-02..2046-02-02) -> intermediate "C=KZ, CN=Security Certificate" (RSA-2048,
+e=65537, 3-year validity) -> forged leaf. 2020 (section 2): root "Information Security
+Certification Authority CA" (2020-02-28..2040); its intermediate here is named after the
+"C=KZ, O=ISCA" issuers OONI saw later, an assumption since the 2020 chain's middle is
+not documented. Keys are made at run time into the run's private directory.
+
+Deviation: the 2019 intermediate's real 3-year window has passed; the lab's keeps 3
+years but starts a year before the lab's clock, so the chain validates today.
+
+A forged leaf follows 1.7: subject and subjectAltName copied from the server's REAL
+certificate (not from the SNI), a fresh RSA-2048 key with public exponent 3 per host,
+validity copied from the real certificate shifted 6 hours earlier (24 hours from
+2019-07-30: ``shift_hours``), the real serial with its last 33 bits randomised, and
+every other extension dropped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from tools.services.pki import CertificateAuthority, key_pem, pem
+
+UTC = dt.UTC
+SERIAL_RANDOM_BITS = 33
+
+
+def _name(*parts: tuple[x509.ObjectIdentifier, str]) -> x509.Name:
+    return x509.Name([x509.NameAttribute(oid, value) for oid, value in parts])
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One national root and its intermediate, as measured."""
+
+    label: str
+    root_name: x509.Name
+    root_bits: int
+    root_validity: tuple[dt.datetime, dt.datetime]
+    intermediate_name: x509.Name
+    intermediate_days: int
+
+
+QAZNET_2019 = Generation(
+    "2019",
+    _name((NameOID.COUNTRY_NAME, "KZ"), (NameOID.COMMON_NAME, "Qaznet Trust Network")),
+    4096,
+    (dt.datetime(2016, 2, 2, tzinfo=UTC), dt.datetime(2046, 2, 2, tzinfo=UTC)),
+    _name((NameOID.COUNTRY_NAME, "KZ"), (NameOID.COMMON_NAME, "Security Certificate")),
+    3 * 365,
+)
+ISCA_2020 = Generation(
+    "2020",
+    _name((NameOID.COMMON_NAME, "Information Security Certification Authority CA")),
+    4096,
+    (dt.datetime(2020, 2, 28, tzinfo=UTC), dt.datetime(2040, 2, 28, tzinfo=UTC)),
+    _name(
+        (NameOID.COUNTRY_NAME, "KZ"),
+        (NameOID.ORGANIZATION_NAME, "ISCA"),
+        (NameOID.COMMON_NAME, "Information Security Certification Authority"),
+    ),
+    75,
+)
+GENERATIONS = {g.label: g for g in (QAZNET_2019, ISCA_2020)}
+
+
+def _self_signed(gen: Generation, key: rsa.RSAPrivateKey) -> x509.Certificate:
+    start, end = gen.root_validity
+    return (
+        x509.CertificateBuilder()
+        .subject_name(gen.root_name)
+        .issuer_name(gen.root_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+
+
+def _intermediate(gen: Generation, root: CertificateAuthority, key: rsa.RSAPrivateKey) -> x509.Certificate:
+    start = dt.datetime.now(UTC) - dt.timedelta(days=min(365, gen.intermediate_days // 2))
+    return (
+        x509.CertificateBuilder()
+        .subject_name(gen.intermediate_name)
+        .issuer_name(gen.root_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=gen.intermediate_days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(root.key.public_key()), critical=False
+        )
+        .sign(root.key, hashes.SHA256())
+    )
+
+
+@dataclass
+class NationalCA:
+    """A national root, its intermediate, and a forger of leaves (1.7)."""
+
+    generation: Generation
+    root: CertificateAuthority
+    intermediate: CertificateAuthority
+    shift_hours: int = 6
+    _host_keys: dict[str, rsa.RSAPrivateKey] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def create(cls, generation: Generation = QAZNET_2019) -> NationalCA:
+        root_key = rsa.generate_private_key(65537, generation.root_bits)
+        root = CertificateAuthority(root_key, _self_signed(generation, root_key))
+        inter_key = rsa.generate_private_key(65537, 2048)
+        inter = CertificateAuthority(inter_key, _intermediate(generation, root, inter_key))
+        return cls(generation, root, inter)
+
+    def write(self, directory: Path) -> None:
+        """root.pem/.key and intermediate.pem/.key (keys 0600) into a private directory."""
+        for stem, ca in (("root", self.root), ("intermediate", self.intermediate)):
+            (directory / f"{stem}.pem").write_bytes(pem(ca.cert))
+            fd = os.open(directory / f"{stem}.key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(key_pem(ca.key))
+
+    @classmethod
+    def load(cls, directory: Path, generation: Generation) -> NationalCA:
+        def ca(stem: str) -> CertificateAuthority:
+            key = serialization.load_pem_private_key((directory / f"{stem}.key").read_bytes(), None)
+            return CertificateAuthority(
+                key, x509.load_pem_x509_certificate((directory / f"{stem}.pem").read_bytes())
+            )
+
+        return cls(generation, ca("root"), ca("intermediate"))
+
+    def host_key(self, host: str) -> rsa.RSAPrivateKey:
+        """A fresh RSA-2048 key with public exponent 3, one per host (1.7)."""
+        with self._lock:
+            if host not in self._host_keys:
+                self._host_keys[host] = rsa.generate_private_key(3, 2048)
+            return self._host_keys[host]
+
+    def forge(self, real: x509.Certificate) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+        """The leaf the device serves in place of ``real`` (see the module docstring)."""
+        try:
+            san = real.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        except x509.ExtensionNotFound:
+            san = None
+        host = real.subject.rfc4514_string()
+        key = self.host_key(host)
+        shift = dt.timedelta(hours=self.shift_hours)
+        serial = (real.serial_number >> SERIAL_RANDOM_BITS << SERIAL_RANDOM_BITS) | secrets.randbits(
+            SERIAL_RANDOM_BITS
+        )
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(real.subject)
+            .issuer_name(self.intermediate.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(max(serial, 1))
+            .not_valid_before(real.not_valid_before_utc - shift)
+            .not_valid_after(real.not_valid_after_utc - shift)
+        )
+        if san is not None:
+            builder = builder.add_extension(san.value, critical=san.critical)
+        return builder.sign(self.intermediate.key, hashes.SHA256()), key
+
+    def chain_pem(self) -> bytes:
+        """What the device sends above a forged leaf: the intermediate (1.8)."""
+        return pem(self.intermediate.cert)

@@ -1,0 +1,66 @@
+"""The device's own connection to the real server (kazakhstan.md 1.9, 1.2).
+
+Before it intercepts, the device connects to the server itself, with a ClientHello
+that looked unusual to the researchers: a TLS 1.0 record layer carrying a TLS 1.2
+ClientHello with 13 cipher suites. It checks that the server's chain is one it trusts
+(the public web PKI; the name does not have to match the SNI, 1.2), takes the real
+certificate to forge from (1.7), and keeps the connection to relay the client's traffic.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from dataclasses import dataclass
+
+from cryptography import x509
+
+# 13 TLS 1.2 suites, strongest first (OpenSSL names); the count is what 1.9 reports.
+CIPHER_SUITES = (
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:"
+    "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-SHA384:ECDHE-RSA-AES256-SHA384:"
+    "ECDHE-ECDSA-AES128-SHA256:ECDHE-RSA-AES128-SHA256:ECDHE-RSA-AES256-SHA:ECDHE-RSA-AES128-SHA:"
+    "AES256-GCM-SHA384:AES128-GCM-SHA256:AES128-SHA"
+)
+TIMEOUT = 5.0
+
+
+@dataclass
+class Upstream:
+    """The device's TLS connection to the server, and what it learnt."""
+
+    tls: ssl.SSLSocket | None
+    certificate: x509.Certificate | None
+    trusted: bool
+    failure: str | None = None
+
+
+def context(trust_bundle: str) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(CIPHER_SUITES + ":@SECLEVEL=0")
+    ctx.set_alpn_protocols(["http/1.1"])
+    ctx.check_hostname = False  # 1.2: any browser-trusted certificate will do
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(cafile=trust_bundle)
+    return ctx
+
+
+def connect(ctx: ssl.SSLContext, address: str, port: int, sni: str) -> Upstream:
+    """Connect to ``address``:``port`` with ``sni``; untrusted chains are reported, not raised."""
+    try:
+        raw = socket.create_connection((address, port), timeout=TIMEOUT)
+    except OSError as exc:
+        return Upstream(None, None, False, f"connect: {exc}")
+    try:
+        tls = ctx.wrap_socket(raw, server_hostname=sni)
+    except ssl.SSLCertVerificationError as exc:
+        raw.close()
+        return Upstream(None, None, False, f"untrusted: {exc.verify_message}")
+    except (OSError, ssl.SSLError) as exc:
+        raw.close()
+        return Upstream(None, None, False, f"tls: {exc}")
+    der = tls.getpeercert(binary_form=True)
+    tls.settimeout(None)
+    return Upstream(tls, x509.load_der_x509_certificate(der), True)
