@@ -21,12 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from scenarios.matrix import Cell, render
-from scenarios.spec import Phase, Scenario
+from scenarios.spec import Phase, Scenario, Step, Target
 from tools.censors.registry import CENSORS
+from tools.gateway.national_ca import GENERATIONS
 from tools.lab.lab import Lab, LabError
 from tools.lab.seal import Run
+from tools.services import control_helper
 from tools.services.base import REPO
 from topologies.model import TopologyModel
+
+# The roots a probe reports as ``tls_mitm`` when a verified chain ends at one of them.
+INTERCEPTION_ROOTS = [g.root_name.rfc4514_string() for g in GENERATIONS.values()]
 
 
 class Interrupted(Exception):
@@ -39,26 +44,27 @@ def _interrupt(signum: int, _frame: object) -> None:
     raise Interrupted(signal.Signals(signum).name)
 
 
-def probe_plan(model: TopologyModel, scenario: Scenario, client: str) -> dict[str, Any]:
+def probe_plan(model: TopologyModel, targets: list[Target], client: str) -> dict[str, Any]:
     node = model.graph.nodes[client]
     helper = next(model.primary_address(n) for n, _ in model.services("control_helper"))
     return {
         "client": client,
-        "helper": str(helper),
+        "helper": f"{helper}:{control_helper.PORT}",
         "probe_cc": node.get("cc", "ZZ"),
         "probe_asn": f"AS{node['asn']}" if node.get("asn") else "AS0",
-        "targets": [{"name": t.name, "kind": t.kind, "url": t.url} for t in scenario.targets],
+        "targets": [{"name": t.name, "kind": t.kind, "url": t.url} for t in targets],
+        "interception_roots": INTERCEPTION_ROOTS,
     }
 
 
-def run_probes(lab: Lab, scenario: Scenario, clients: list[str], phase: Phase) -> list[dict[str, Any]]:
+def run_probes(lab: Lab, targets: list[Target], clients: list[str], phase: Phase) -> list[dict[str, Any]]:
     """Every client probes every target; returns the records of all of them."""
     workdir = lab.rundir / "probes" / phase.name
     workdir.mkdir(parents=True, exist_ok=True)
     running = []
     for client in clients:
         plan, out = workdir / f"{client}.json", workdir / f"{client}.jsonl"
-        plan.write_text(json.dumps(probe_plan(lab.model, scenario, client)))
+        plan.write_text(json.dumps(probe_plan(lab.model, targets, client)))
         proc = lab.host(client).popen(
             [sys.executable, "-m", "tools.probes", str(plan), str(out)],
             cwd=str(REPO),
@@ -76,19 +82,33 @@ def run_probes(lab: Lab, scenario: Scenario, clients: list[str], phase: Phase) -
     return records
 
 
+def apply(lab: Lab, step: Step) -> None:
+    """Carry out one step of a phase."""
+    if step.action == "attach":
+        lab.attach(step.key, CENSORS[step.censor](**step.params), step.node)
+    elif step.action == "detach":
+        lab.detach(step.key)
+    else:  # install_root
+        generation = str(step.params.get("generation", "2019"))
+        out = lab.host(step.node).cmd(
+            f"{sys.executable} -m tools.gateway.install --generation {generation}; echo rc=$?"
+        )
+        if not out.strip().endswith("rc=0"):
+            raise LabError(f"{step.node}: installing the {generation} national root failed: {out.strip()}")
+        print(f"kzlab: {step.node}: {out.strip().splitlines()[0]}", flush=True)
+
+
 def play(lab: Lab, scenario: Scenario, results: Path) -> tuple[list[dict[str, Any]], bool]:
     """Play every phase; returns the per-phase summaries and whether every cell matched."""
     clients = scenario.client_list(lab.model)
-    targets = [t.name for t in scenario.targets]
     phases, all_ok = [], True
     with open(results / "measurements.jsonl", "w") as measurements:
         for phase in scenario.phases:
             for step in phase.steps:
-                if step.action == "attach":
-                    lab.attach(step.key, CENSORS[step.censor](**step.params), step.node)
-                else:
-                    lab.detach(step.key)
-            records = run_probes(lab, scenario, clients, phase)
+                apply(lab, step)
+            probed = [t for t in scenario.targets if not phase.targets or t.name in phase.targets]
+            targets = [t.name for t in probed]
+            records = run_probes(lab, probed, clients, phase)
             observed = {(r["kzlab"]["client"], r["kzlab"]["target"]): r["kzlab"]["outcome"] for r in records}
             cells = [Cell(c, t, phase.expected(c, t), observed[c, t]) for t in targets for c in clients]
             for r in records:
@@ -144,6 +164,10 @@ def main(scenario: Scenario, results: Path, cli: bool = False, pcap: bool = Fals
         lab.stop()
         if (rundir / "logs").is_dir():
             shutil.copytree(rundir / "logs", results / "logs", dirs_exist_ok=True)
+        for log in rundir.glob("censors/*/*.log"):
+            shutil.copy(log, results / "logs" / f"censor-{log.parent.name}-{log.name}")
+        if (rundir / "surveillance.jsonl").exists():
+            shutil.copy(rundir / "surveillance.jsonl", results / "surveillance.jsonl")
         summary["matched"] = ok
         summary["cells"] = [{"phase": p["name"], **c} for p in summary.get("phases", []) for c in p["cells"]]
         (results / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -16,6 +16,7 @@ from typing import Any
 
 from tools.censors.base import CensorError
 from tools.censors.registry import CENSORS
+from tools.gateway.national_ca import GENERATIONS
 from topologies import registry as topologies
 from topologies.model import TopologyError, TopologyModel
 
@@ -45,9 +46,14 @@ class Target:
         return cls(name, "web_connectivity", f"{scheme}://{domain}/")
 
 
+ACTIONS = frozenset({"attach", "detach", "install_root"})
+
+
 @dataclass(frozen=True)
 class Step:
-    """At the start of a phase: attach (or detach) censor ``key`` at ``node``."""
+    """At the start of a phase: ``attach`` (or ``detach``) censor ``key`` at ``node``, or
+    ``install_root``: the subscriber at ``node`` installs the national root from the
+    ISP's portal (params: generation)."""
 
     action: str
     key: str
@@ -61,13 +67,15 @@ class Phase:
     """A stretch of the lab clock: its steps, then probes, then expectations.
 
     ``expect`` maps (client, target) to an outcome; every other cell expects
-    ``default``. ``at`` is the phase's time on the modelled timeline (a label)."""
+    ``default``. ``at`` is the phase's time on the modelled timeline (a label).
+    ``targets`` narrows what this phase probes (by target name); empty means all."""
 
     name: str
     at: str = "t0"
     steps: tuple[Step, ...] = ()
     default: str = "accessible"
     expect: dict[tuple[str, str], str] = field(default_factory=dict)
+    targets: tuple[str, ...] = ()
 
     def expected(self, client: str, target: str) -> str:
         return self.expect.get((client, target), self.default)
@@ -152,12 +160,23 @@ class Scenario:
                 if step.key not in attached:
                     raise ScenarioError(f"{where}: censor {step.key!r} is not attached")
                 attached = attached - {step.key}
+            elif step.action == "install_root":
+                if step.node not in clients:
+                    raise ScenarioError(f"{where}: install_root: {step.node!r} is not a client")
+                if step.params.get("generation", "2019") not in GENERATIONS:
+                    raise ScenarioError(
+                        f"{where}: install_root: unknown generation {step.params.get('generation')!r}"
+                    )
             else:
                 raise ScenarioError(f"{where}: unknown action {step.action!r}")
         for outcome in [phase.default, *phase.expect.values()]:
             if not OUTCOME.match(outcome):
                 raise ScenarioError(f"{where}: {outcome!r} is not an outcome")
+        for name in phase.targets:
+            if name not in targets:
+                raise ScenarioError(f"{where}: unknown target {name!r}")
+        probed = set(phase.targets) or targets
         for client, target in phase.expect:
-            if client not in clients or target not in targets:
+            if client not in clients or target not in probed:
                 raise ScenarioError(f"{where}: expectation for unknown cell ({client}, {target})")
         return attached

@@ -10,13 +10,14 @@ machine's files are never touched.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
 from mininet.net import Mininet
 from mininet.node import Host, Switch
 
-from topologies.model import FORWARDING_ROLES, TopologyModel
+from topologies.model import CLIENT_ROLES, FORWARDING_ROLES, TopologyModel
 
 
 class KernelBridge(Switch):
@@ -62,11 +63,28 @@ def mininet_network(model: TopologyModel) -> Mininet:
     return net
 
 
+def nss_template(rundir: Path, bundle: bytes) -> Path:
+    """An NSS database (what Chromium reads) trusting the global root, made once per run
+    and copied into every client's home."""
+    template = rundir / "nssdb-template"
+    if not template.exists():
+        template.mkdir()
+        root = rundir / "nssdb-root.pem"
+        root.write_bytes(bundle)
+        subprocess.run(["certutil", "-N", "-d", f"sql:{template}", "--empty-password"], check=True)
+        subprocess.run(["certutil", "-A", "-d", f"sql:{template}", "-n", "kzlab Global Root CA", "-t", "C,,",
+                        "-i", str(root)], check=True)  # fmt: skip
+    return template
+
+
 def host_files(model: TopologyModel, node: str, rundir: Path, bundle: bytes) -> Path:
-    """The node's own resolv.conf and CA bundle under ``rundir/hosts/<node>``."""
+    """The node's own resolv.conf and CA bundle under ``rundir/hosts/<node>``, and for a
+    client its own NSS database in its home."""
     home = rundir / "hosts" / node
     (home / "certs").mkdir(parents=True, exist_ok=True)
     (home / "home").mkdir(exist_ok=True)
+    if model.role(node) in CLIENT_ROLES:
+        shutil.copytree(nss_template(rundir, bundle), home / "home" / ".pki" / "nssdb")
     resolver = model.graph.nodes[node].get("resolver")
     lines = [f"nameserver {resolver}"] if resolver else []
     (home / "resolv.conf").write_text("\n".join(lines + ["options timeout:2 attempts:1", ""]))

@@ -34,6 +34,7 @@ ROOT_SERVER = "198.41.0.4"  # a.root-servers.net
 ISP_RESOLVER = "92.46.0.53"  # plausible Kazakhtelecom address, not verified
 GOOGLE_DNS = ("8.8.8.8", "8.8.4.4")
 CLOUDFLARE_DNS = ("1.1.1.1", "1.0.0.1")
+PORTAL = "92.46.49.80"  # qca.kz, the certificate portal; plausible address, not verified
 CONTROL_HELPER = "5.9.10.10"  # the OONI-like test helper, outside the country
 CONTROL_RESOLVER = "5.9.10.53"
 
@@ -43,6 +44,7 @@ EXTRA_RECORDS = {
     "dns.google": GOOGLE_DNS[0],
     "one.one.one.one": CLOUDFLARE_DNS[0],
     "th.kzlab.ooni.org": CONTROL_HELPER,
+    "qca.kz": PORTAL,
 }
 
 
@@ -76,6 +78,15 @@ def build(home: int = 2, mobile: int = 2) -> TopologyModel:
     )
     m.attach("resolver", "ktdc", "92.46.0.10")
     _organisation(m, KTHOSTING, "ktdc", "92.46.0.20")
+    m.add_node(
+        "portal",
+        "server",
+        asn=9198,
+        loopbacks=[PORTAL],
+        label="qca.kz certificate portal",
+        services=[Service("install_portal")],
+    )
+    m.attach("portal", "ktdc", "92.46.0.30")
 
     m.add_segment("kz_ix", "185.1.114.0/24", gateway="border", label="domestic exchange")
     m.attach("border", "kz_ix", "185.1.114.1")

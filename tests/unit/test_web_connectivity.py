@@ -398,11 +398,15 @@ def test_body_length_threshold(probe_len: int, control_len: int, match: bool) ->
 
 
 def test_http_matches_headers_and_title() -> None:
-    """Header names are compared as sets; titles by their first word; None without a
-    control value to compare with."""
+    """As OONI, only uncommon header names are compared (a block page's Server or Date
+    says nothing); titles by their first word; None without a control value."""
     ctrl = control()
-    assert wc.http_matches(fetched(headers={"server": "x"}), ctrl)["headers_match"] is True
+    ctrl["http_request"]["headers"] = {"server": "nginx", "strict-transport-security": "max-age=1"}
+    assert wc.http_matches(fetched(headers={"strict-transport-security": "x"}), ctrl)["headers_match"] is True
+    assert wc.http_matches(fetched(headers={"server": "nginx"}), ctrl)["headers_match"] is False
     assert wc.http_matches(fetched(headers={"x-only-here": "1"}), ctrl)["headers_match"] is False
+    ctrl["http_request"]["headers"] = {"server": "nginx", "date": "today"}
+    assert wc.http_matches(fetched(headers={"server": "nginx"}), ctrl)["headers_match"] is None
     ctrl["http_request"]["headers"] = {}
     ctrl["http_request"]["title"] = ""
     m = wc.http_matches(fetched(), ctrl)

@@ -10,14 +10,28 @@ a censor leaves nothing behind in the node when detached.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from mininet.node import Node
 
+from topologies.model import TopologyModel
+
 
 class CensorError(ValueError):
     """A censor that cannot be configured as asked; the message names the parameter."""
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """Where a censor is attached: the node, a private work directory, the run's private
+    directory (keys, the national CA, the global root) and the topology model."""
+
+    host: Node
+    workdir: Path
+    rundir: Path
+    model: TopologyModel
 
 
 class Censor(ABC):
@@ -34,8 +48,8 @@ class Censor(ABC):
         self.host: Node | None = None
 
     @abstractmethod
-    def attach(self, host: Node, workdir: Path) -> None:
-        """Start censoring at ``host``; ``workdir`` is private to this censor."""
+    def attach(self, at: Attachment) -> None:
+        """Start censoring at ``at.host``."""
 
     @abstractmethod
     def detach(self) -> None:

@@ -8,11 +8,7 @@ censor's. (OONI's QA cases and ooni/netem have the same kind of control.)
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from mininet.node import Node
-
-from tools.censors.base import Censor
+from tools.censors.base import Attachment, Censor
 
 CHAIN = "KZLAB_DUMMY"
 
@@ -20,8 +16,8 @@ CHAIN = "KZLAB_DUMMY"
 class Dummy(Censor):
     name = "dummy"
 
-    def attach(self, host: Node, workdir: Path) -> None:
-        self.host = host
+    def attach(self, at: Attachment) -> None:
+        self.host = host = at.host
         host.cmd(
             f"iptables -w -N {CHAIN} && iptables -w -A {CHAIN} -j RETURN && iptables -w -I FORWARD -j {CHAIN}"
         )

@@ -4,5 +4,6 @@ from __future__ import annotations
 
 from tools.censors.base import Censor
 from tools.censors.dummy import Dummy
+from tools.gateway.device import NationalInterception
 
-CENSORS: dict[str, type[Censor]] = {c.name: c for c in (Dummy,)}
+CENSORS: dict[str, type[Censor]] = {c.name: c for c in (Dummy, NationalInterception)}

@@ -48,6 +48,7 @@ from tools.gateway import mitm, rules, upstream
 from tools.gateway.national_ca import GENERATIONS, NationalCA
 from tools.gateway.surveillance import Log
 from tools.gateway.takeover import Handshake, Segment, adopt
+from tools.gateway.walled_garden import WalledGarden
 from tools.services.pki import key_pem, pem
 
 MAX_HELD_SEGMENTS = 8
@@ -75,12 +76,15 @@ class Config:
     trust_bundle: str
     workdir: Path
     log: Path
-    sni_only: bool = False  # log names only; never intercept (the device paused, 1.1)
+    enforcement: bool = False
+    walled: tuple[str, ...] = ()
+    portal: str | None = None
 
     @classmethod
     def load(cls, path: str) -> Config:
         raw: dict[str, Any] = json.loads(Path(path).read_text())
         raw["targets"] = frozenset(t.lower() for t in raw["targets"])
+        raw["walled"] = tuple(raw.get("walled", ()))
         for key in ("ca_dir", "workdir", "log"):
             raw[key] = Path(raw[key])
         return cls(**raw)
@@ -101,7 +105,7 @@ class Interceptor:
         self.decided_lock = threading.Lock()
         self.wake_r, self.wake_w = socket.socketpair()
         self.wake_r.setblocking(False)
-        self.rejected: set[str] = set()
+        self.garden = WalledGarden(config.portal, list(config.walled), self.log)
 
     # -- the queue ---------------------------------------------------------------------
     def on_packet(self, pkt: Any) -> None:
@@ -143,8 +147,15 @@ class Interceptor:
     def _collect(self, key: tuple, flow: Flow, pkt: Any, ip: Any, tcp: Any, payload: bytes) -> None:
         if flow.first is None:
             ts = dict(tcp.options).get("Timestamp")
-            flow.first = Segment((ip.src, tcp.sport), (ip.dst, tcp.dport), tcp.seq, tcp.ack, tcp.window,
-                                 ts[1] if ts else None)  # fmt: skip
+            flow.first = Segment(
+                (ip.src, tcp.sport),
+                (ip.dst, tcp.dport),
+                tcp.seq,
+                tcp.ack,
+                tcp.window,
+                ts[1] if ts else None,
+                time.monotonic(),
+            )
             flow.state = "collecting"
         expected = (flow.first.seq + len(flow.data)) & 0xFFFFFFFF
         if tcp.seq != expected:
@@ -164,7 +175,7 @@ class Interceptor:
         if not hello.is_tls or not hello.sni:
             self._pass(key, flow, None, "no TLS" if not hello.is_tls else "no SNI")
             return
-        if hello.sni not in self.config.targets or self.config.sni_only:
+        if hello.sni not in self.config.targets and not self.garden.contains(ip.src):
             self._pass(key, flow, hello.sni, "not a target")
             return
         flow.state = "deciding"
@@ -205,14 +216,31 @@ class Interceptor:
         flow.held.clear()
         flow.state = "done"
         client, server = flow.first.client, flow.first.server
-        # The server's half of the client's connection is abandoned: reset it.
-        send(IP(src=client[0], dst=server[0]) / TCP(sport=client[1], dport=server[1], flags="R",
-             seq=(flow.first.seq + len(flow.data)) & 0xFFFFFFFF), verbose=False)  # fmt: skip
-        self.log.write("intercepted", client[0], sni=sni, server=server[0],
-                       real_subject=up.certificate.subject.rfc4514_string())  # fmt: skip
+        # The server's half of the client's connection is abandoned: reset it, at exactly the
+        # sequence number it expects (it never got the held ClientHello), or it would answer
+        # with a challenge ACK (RFC 5961) whose fresh timestamp breaks the client's PAWS.
+        send(
+            IP(src=client[0], dst=server[0])
+            / TCP(sport=client[1], dport=server[1], flags="R", seq=flow.first.seq),
+            verbose=False,
+        )
+        self.log.write(
+            "intercepted",
+            client[0],
+            sni=sni,
+            server=server[0],
+            real_subject=up.certificate.subject.rfc4514_string(),
+        )
         ctx = self._server_context(up.certificate)
-        threading.Thread(target=mitm.serve, daemon=True,
-                         args=(sock, up.tls, ctx, self.log, client[0], sni, self.rejected.add)).start()  # fmt: skip
+        threading.Thread(
+            target=mitm.serve,
+            daemon=True,
+            args=(sock, up.tls, ctx, self.log, client[0], sni, self._rejected, self.garden.release),
+        ).start()
+
+    def _rejected(self, subscriber: str) -> None:
+        if self.config.enforcement:
+            self.garden.wall(subscriber, "rejected the national chain")
 
     def _server_context(self, real: Any) -> ssl.SSLContext:
         """The TLS context serving the forged leaf for ``real``, one per real certificate."""
@@ -283,10 +311,12 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     rules.install(config.queue)
+    device.garden.install()
     print(f"interceptor: ready on queue {config.queue}, {len(config.targets)} target names", flush=True)
     try:
         device.run(stop)
     finally:
+        device.garden.remove()
         rules.remove(config.queue)
     return 0
 

@@ -7,6 +7,7 @@ surveillance log.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import threading
@@ -51,8 +52,14 @@ class RequestLogger:
             name, _, value = line.partition(":")
             headers[name.strip().lower()] = value.strip()
         host = headers.get("host", self.sni)
-        self.log.write("request", self.subscriber, sni=self.sni, method=parts[0],
-                       url=f"https://{host}{parts[1]}", headers=headers)  # fmt: skip
+        self.log.write(
+            "request",
+            self.subscriber,
+            sni=self.sni,
+            method=parts[0],
+            url=f"https://{host}{parts[1]}",
+            headers=headers,
+        )
         if headers.get("content-length", "").isdigit():
             self.body_left = int(headers["content-length"])
 
@@ -67,20 +74,25 @@ def _pump(src: ssl.SSLSocket, dst: ssl.SSLSocket, observe: Callable[[bytes], Non
         pass
     finally:
         for s in (src, dst):
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 def serve(
-    client: socket.socket, upstream: ssl.SSLSocket, server_ctx: ssl.SSLContext, log: Log,
-    subscriber: str, sni: str, on_rejected: Callable[[str], None],
-) -> None:  # fmt: skip
+    client: socket.socket,
+    upstream: ssl.SSLSocket,
+    server_ctx: ssl.SSLContext,
+    log: Log,
+    subscriber: str,
+    sni: str,
+    on_rejected: Callable[[str], None],
+    on_accepted: Callable[[str], None],
+) -> None:
     """Complete the subscriber's handshake with the forged chain, then relay both ways.
 
     A subscriber who does not trust the national root aborts the handshake; that is
-    logged as ``rejected`` and reported to ``on_rejected`` (the walled garden's cue)."""
+    logged as ``rejected`` and reported to ``on_rejected`` (the walled garden's cue); one
+    who completes it is reported to ``on_accepted`` (the walled garden lets it out)."""
     client.settimeout(HANDSHAKE_TIMEOUT)
     try:
         tls = server_ctx.wrap_socket(client, server_side=True)
@@ -91,6 +103,7 @@ def serve(
         client.close()
         upstream.close()
         return
+    on_accepted(subscriber)
     tls.settimeout(IDLE_TIMEOUT)
     upstream.settimeout(IDLE_TIMEOUT)
     requests = RequestLogger(log, subscriber, sni)

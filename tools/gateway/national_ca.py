@@ -37,6 +37,11 @@ UTC = dt.UTC
 SERIAL_RANDOM_BITS = 33
 
 
+def ca_dir(rundir: Path) -> Path:
+    """Where a run keeps the national CA (private: the run directory is 0700)."""
+    return rundir / "national"
+
+
 def _name(*parts: tuple[x509.ObjectIdentifier, str]) -> x509.Name:
     return x509.Name([x509.NameAttribute(oid, value) for oid, value in parts])
 

@@ -49,15 +49,24 @@ def _iptables(rule: str, check: bool = True) -> None:
 def install(queue: int) -> None:
     for rule in _rules(queue):
         _iptables(rule)
-    subprocess.run(["ip", "rule", "add", "fwmark", f"{MARK_LOCAL:#x}/{MARK_LOCAL:#x}", "lookup", str(TABLE)],
-                   check=True)  # fmt: skip
+    subprocess.run(
+        ["ip", "rule", "add", "fwmark", f"{MARK_LOCAL:#x}/{MARK_LOCAL:#x}", "lookup", str(TABLE)], check=True
+    )
     subprocess.run(["ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", str(TABLE)], check=True)
 
 
 def remove(queue: int) -> None:
-    for rule in (f"-D PREROUTING -j {CHAIN}", f"-F {CHAIN}", f"-X {CHAIN}",
-                 f"-D FORWARD -j {SAVE}", f"-F {SAVE}", f"-X {SAVE}"):  # fmt: skip
+    for rule in (
+        f"-D PREROUTING -j {CHAIN}",
+        f"-F {CHAIN}",
+        f"-X {CHAIN}",
+        f"-D FORWARD -j {SAVE}",
+        f"-F {SAVE}",
+        f"-X {SAVE}",
+    ):
         _iptables(rule, check=False)
-    subprocess.run(["ip", "rule", "del", "fwmark", f"{MARK_LOCAL:#x}/{MARK_LOCAL:#x}", "lookup", str(TABLE)],
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        ["ip", "rule", "del", "fwmark", f"{MARK_LOCAL:#x}/{MARK_LOCAL:#x}", "lookup", str(TABLE)],
+        capture_output=True,
+    )
     subprocess.run(["ip", "route", "flush", "table", str(TABLE)], capture_output=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
 from dataclasses import dataclass
 
 SOL_TCP = socket.IPPROTO_TCP
@@ -70,6 +71,7 @@ class Segment:
     ack: int  # the server's next sequence number
     window: int  # the client's advertised window (unscaled field)
     ts_echo: int | None  # the server's last timestamp, echoed by the client
+    seen: float = 0.0  # time.monotonic() when the device saw this segment
 
 
 def _u32(value: int) -> bytes:
@@ -103,8 +105,10 @@ def adopt(seg: Segment, hs: Handshake, data: bytes) -> socket.socket:
             options.append((TCPOPT_TIMESTAMP, 0))
         s.setsockopt(SOL_TCP, TCP_REPAIR_OPTIONS, b"".join(struct.pack("II", *o) for o in options))
         if timestamps:
-            # Continue the server's clock, or the client's PAWS check drops our segments.
-            s.setsockopt(SOL_TCP, TCP_TIMESTAMP, _u32(seg.ts_echo + 1))
+            # Continue the server's millisecond clock from where the client last saw it, or
+            # the client's PAWS check drops our segments as old.
+            elapsed_ms = int((time.monotonic() - seg.seen) * 1000) if seg.seen else 0
+            s.setsockopt(SOL_TCP, TCP_TIMESTAMP, _u32(seg.ts_echo + 1 + elapsed_ms))
         snd_wnd = seg.window << (hs.client_wscale if both_scale else 0)
         rcv_wnd = 65535 << (hs.server_wscale if both_scale else 0)
         window = struct.pack("IIIII", seg.seq, snd_wnd, snd_wnd, min(rcv_wnd, 1 << 20), seg.seq)

@@ -17,7 +17,7 @@ from pathlib import Path
 from mininet.net import Mininet
 from mininet.node import Node
 
-from tools.censors.base import Censor
+from tools.censors.base import Attachment, Censor
 from tools.services.base import Readiness, ServiceContext
 from tools.services.pki import CertificateAuthority, pem
 from tools.services.registry import STARTERS
@@ -88,7 +88,7 @@ class Lab:
     def attach(self, key: str, censor: Censor, node: str) -> None:
         workdir = self.rundir / "censors" / key
         workdir.mkdir(parents=True, exist_ok=True)
-        censor.attach(self.host(node), workdir)
+        censor.attach(Attachment(self.host(node), workdir, self.rundir, self.model))
         self.censors[key] = censor
 
     def detach(self, key: str) -> None:

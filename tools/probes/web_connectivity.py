@@ -21,6 +21,39 @@ from urllib.parse import urlsplit
 from tools.probes import netx
 
 BODY_PROPORTION = 0.7  # OONI: bodies within 70 % of each other's length match
+# Headers every server sends; OONI compares only the uncommon ones.
+COMMON_HEADERS = frozenset(
+    {
+        "date",
+        "content-type",
+        "server",
+        "cache-control",
+        "vary",
+        "set-cookie",
+        "location",
+        "expires",
+        "x-powered-by",
+        "content-encoding",
+        "last-modified",
+        "accept-ranges",
+        "pragma",
+        "x-frame-options",
+        "etag",
+        "x-content-type-options",
+        "age",
+        "via",
+        "p3p",
+        "x-xss-protection",
+        "content-language",
+        "cf-ray",
+        "strict-transport-security-report",
+        "link",
+        "connection",
+        "content-length",
+        "keep-alive",
+        "transfer-encoding",
+    }
+)
 
 
 def ask_control(helper: str, url: str, endpoints: list[str], timeout: float = 30.0) -> dict[str, Any]:
@@ -47,7 +80,8 @@ def http_matches(page: netx.Fetch, control: dict[str, Any]) -> dict[str, bool | 
     c = control.get("http_request", {})
     length = c.get("body_length", 0)
     proportion = min(length, len(page.body)) / max(length, len(page.body)) if length and page.body else 0
-    probe_headers, control_headers = set(page.headers), set(c.get("headers", {}))
+    probe_headers = set(page.headers) - COMMON_HEADERS
+    control_headers = set(c.get("headers", {})) - COMMON_HEADERS
     return {
         "status_code_match": page.status == c.get("status_code"),
         "body_length_match": proportion > BODY_PROPORTION,

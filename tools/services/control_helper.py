@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from tools.probes import netx
 
-PORT = 80
+PORT = 8080  # not 80: a walled-garden subscriber's port 80 goes to the portal
 MAX_REQUEST = 64 * 1024
 
 

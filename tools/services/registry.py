@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tools.services import dns, web
+from tools.gateway.national_ca import ca_dir
+from tools.services import control_helper, dns, web
 from tools.services.base import Readiness, ServiceContext, StartFunction, tcp_ready
 from topologies.model import Service
 
@@ -18,7 +19,7 @@ def start_control_helper(ctx: ServiceContext, node: str, service: Service) -> li
         "--resolver",
         service.params["resolver"],
     )
-    return [tcp_ready(node, "control helper", address, 80)]
+    return [tcp_ready(node, "control helper", address, control_helper.PORT)]
 
 
 def start_telegram_dc(ctx: ServiceContext, node: str, service: Service) -> list[Readiness]:
@@ -28,10 +29,20 @@ def start_telegram_dc(ctx: ServiceContext, node: str, service: Service) -> list[
     return [tcp_ready(node, f"Telegram DC{n}", a, 443) for n, a in sorted(dcs.items())]
 
 
+def start_install_portal(ctx: ServiceContext, node: str, service: Service) -> list[Readiness]:
+    """qca.kz; it also makes the national CA into the run's private directory."""
+    address = str(ctx.model.primary_address(node))
+    ctx.python(
+        node, "portal", "tools.gateway.portal", "--listen", address, "--ca-dir", str(ca_dir(ctx.rundir))
+    )
+    return [tcp_ready(node, "certificate portal", address, 80)]
+
+
 STARTERS: dict[str, StartFunction] = {
     "web": web.start,
     "dns_authoritative": dns.start_authoritative,
     "dns_recursive": dns.start_recursive,
     "control_helper": start_control_helper,
     "telegram_dc": start_telegram_dc,
+    "install_portal": start_install_portal,
 }
