@@ -23,7 +23,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 RUN_ROOT = Path("/run/kzlab")
 NETNS_DIR = Path("/run/netns")
@@ -136,11 +136,11 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def run_inside(run: Run, argv: list[str], env: dict[str, str] | None = None, stdout: IO | None = None) -> int:
-    """Run ``argv`` as PID 1 of a new PID namespace inside the run's network namespace.
-
-    SIGINT and SIGTERM received here are passed on, so the lab tears down in order; the
-    return value is the lab process's exit status."""
+def spawn_inside(
+    run: Run, argv: list[str], env: dict[str, str] | None = None, **popen: Any
+) -> subprocess.Popen:
+    """Start ``argv`` as PID 1 of a new PID namespace inside the run's network namespace;
+    it dies with this process, whatever kills it."""
     cmd = [
         "ip",
         "netns",
@@ -155,7 +155,13 @@ def run_inside(run: Run, argv: list[str], env: dict[str, str] | None = None, std
         *argv,
     ]
     child_env = {**os.environ, **(env or {}), "KZLAB_RUN": run.id, "KZLAB_RUN_DIR": str(run.dir)}
-    proc = subprocess.Popen(cmd, env=child_env, preexec_fn=_die_with_parent, stdout=stdout)
+    return subprocess.Popen(cmd, env=child_env, preexec_fn=_die_with_parent, **popen)
+
+
+def run_inside(run: Run, argv: list[str], env: dict[str, str] | None = None, stdout: IO | None = None) -> int:
+    """Run ``argv`` sealed (``spawn_inside``) and wait for it. SIGINT and SIGTERM received
+    here are passed on, so the lab tears down in order; returns its exit status."""
+    proc = spawn_inside(run, argv, env, stdout=stdout)
 
     def forward(signum: int, _frame: object) -> None:
         # unshare blocks SIGINT/SIGTERM while it waits: signal the lab process itself.

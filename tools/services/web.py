@@ -8,8 +8,10 @@ control, as OONI's web_connectivity does.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from html import escape
+from pathlib import Path
 
 from tools.services.base import Readiness, ServiceContext, tcp_ready
 from topologies.internet import Site
@@ -31,9 +33,22 @@ def page(site: Site) -> str:
     )
 
 
+BULK_BYTES = 8 << 20
+
+
+def bulk_file(ctx: ServiceContext) -> Path:
+    """One file of random bytes per run, served by every site at /bulk (throughput
+    benchmarks): random, so no compression or caching on the way can flatter a figure."""
+    path = ctx.rundir / "bulk.bin"
+    if not path.exists():
+        path.write_bytes(os.urandom(BULK_BYTES))
+    return path
+
+
 def nginx_config(ctx: ServiceContext, node: str, sites: tuple[Site, ...]) -> str:
     """An nginx.conf serving ``sites``; keys and certificates are issued here."""
     work = ctx.workdir(node, "web")
+    bulk = bulk_file(ctx)
     certs: dict[tuple[str, ...], str] = {}
     by_listener: dict[tuple[str, tuple[str, ...]], list[Site]] = defaultdict(list)
     for site in sites:
@@ -57,6 +72,7 @@ def nginx_config(ctx: ServiceContext, node: str, sites: tuple[Site, ...]) -> str
     ssl_certificate_key {work}/{stem}.key;
     {hsts}
     location / {{ default_type text/html; return 200 '{body}'; }}
+    location = /bulk {{ default_type application/octet-stream; alias {bulk}; }}
   }}
   server {{
     listen {address}:80;

@@ -1,0 +1,189 @@
+"""A lab kept up for interactive use by tests, benchmarks and course exercises.
+
+``LabSession`` brings a topology up in a sealed run and keeps it up while the caller
+runs commands in its hosts, attaches censors, has subscribers install the national root,
+and reads files of the run; leaving the ``with`` block tears everything down. The lab
+itself runs in the sealed child (``_inside``), which takes one JSON request per line on
+stdin and answers one JSON line on stdout.
+
+    with LabSession() as lab:
+        lab.attach("device", "national_interception", "gw")
+        print(lab.run("home1", "curl -sI https://facebook.com/").out)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tools.lab import seal
+from tools.services.base import REPO
+
+
+@dataclass(frozen=True)
+class Result:
+    rc: int
+    out: str
+    err: str
+
+
+class LabSessionError(RuntimeError):
+    pass
+
+
+class LabSession:
+    def __init__(self, topology: str = "kz_isp", **topology_params: Any) -> None:
+        self.topology, self.params = topology, topology_params
+        self.run_: seal.Run | None = None
+        self.proc: subprocess.Popen | None = None
+        self.rundir: Path | None = None
+
+    def __enter__(self) -> LabSession:
+        self.run_ = seal.create()
+        try:
+            config = json.dumps({"topology": self.topology, "params": self.params})
+            path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
+            self.proc = seal.spawn_inside(
+                self.run_,
+                [sys.executable, "-m", "tools.lab.session", "_inside", config],
+                env={"PYTHONPATH": str(REPO), "PATH": path},
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd=str(REPO),
+            )
+            ready = self._read()
+            self.rundir = Path(ready["rundir"])
+            self.netns = self.run_.netns
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                try:
+                    self._send({"op": "quit"})
+                    self.proc.wait(30)
+                except (OSError, subprocess.TimeoutExpired, LabSessionError):
+                    self.proc.kill()
+                    self.proc.wait()
+            self.proc = None
+        if self.run_ is not None:
+            seal.destroy(self.run_)
+            self.run_ = None
+
+    def _send(self, request: dict[str, Any]) -> dict[str, Any]:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc is not None and self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise LabSessionError(f"the lab process ended (status {self.proc.wait()})")
+        reply = json.loads(line)
+        if "error" in reply:
+            raise LabSessionError(reply["error"])
+        return reply
+
+    def run(self, node: str, command: str, timeout: float = 60) -> Result:
+        """Run a shell command inside ``node``; its exit status and output."""
+        r = self._send({"op": "run", "node": node, "command": command, "timeout": timeout})
+        return Result(r["rc"], r["out"], r["err"])
+
+    def attach(self, key: str, censor: str, node: str, **params: Any) -> None:
+        self._send(
+            {"op": "step", "action": "attach", "key": key, "censor": censor, "node": node, "params": params}
+        )
+
+    def detach(self, key: str) -> None:
+        self._send({"op": "step", "action": "detach", "key": key})
+
+    def install_root(self, node: str, generation: str = "2019") -> None:
+        self._send(
+            {
+                "op": "step",
+                "action": "install_root",
+                "key": f"root-{node}",
+                "node": node,
+                "params": {"generation": generation},
+            }
+        )
+
+
+def _inside(config: dict[str, Any]) -> int:
+    """The sealed side: build the lab, then serve requests until told to quit."""
+    # Replies own the real stdout; anything else written there (prints, child processes)
+    # goes to stderr instead of corrupting the protocol.
+    replies = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+    from scenarios.runner import apply
+    from scenarios.spec import Step
+    from tools.lab.lab import Lab
+    from topologies import registry
+
+    run = seal.Run(os.environ["KZLAB_RUN"])
+    rundir = Path(os.environ["KZLAB_RUN_DIR"])
+    lab = Lab(registry.build(config["topology"], **config["params"]), rundir, run.named_dir)
+
+    def reply(payload: dict[str, Any]) -> None:
+        replies.write(json.dumps(payload) + "\n")
+        replies.flush()
+
+    try:
+        lab.start()
+        reply({"ready": True, "rundir": str(rundir), "timings": lab.timings})
+        for line in sys.stdin:
+            request = json.loads(line)
+            try:
+                if request["op"] == "quit":
+                    reply({"ok": True})
+                    break
+                if request["op"] == "run":
+                    proc = lab.host(request["node"]).popen(
+                        ["bash", "-c", request["command"]],
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                        cwd=str(REPO),
+                        text=True,
+                    )
+                    try:
+                        out, err = proc.communicate(timeout=request["timeout"])
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        out, err = proc.communicate()
+                        err += "\n(timed out)"
+                    reply({"rc": proc.returncode, "out": out, "err": err})
+                elif request["op"] == "step":
+                    fields = {
+                        k: request[k] for k in ("action", "key", "censor", "node", "params") if k in request
+                    }
+                    apply(lab, Step(**fields))
+                    reply({"ok": True})
+                else:
+                    reply({"error": f"unknown request {request['op']!r}"})
+            except Exception as exc:  # noqa: BLE001 - report to the caller, keep serving
+                reply({"error": f"{type(exc).__name__}: {exc}"})
+    except Exception as exc:  # noqa: BLE001
+        reply({"error": f"lab failed to start: {type(exc).__name__}: {exc}"})
+        return 1
+    finally:
+        lab.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] != ["_inside"]:
+        sys.exit("tools.lab.session is used through LabSession")
+    sys.exit(_inside(json.loads(sys.argv[2])))
