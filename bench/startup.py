@@ -56,9 +56,7 @@ def _inner(kind: str, n: int) -> None:
         ready = time.monotonic() - t0
         t1 = time.monotonic()
         lab.stop()
-    print(
-        json.dumps({"kind": kind, "n": n, "ready": ready, "stop_inside": time.monotonic() - t1}), flush=True
-    )
+    print(json.dumps({"kind": kind, "n": n, "ready": ready, "stop_inside": time.monotonic() - t1}), flush=True)
 
 
 def measure(kind: str, n: int) -> dict[str, float]:
@@ -67,9 +65,7 @@ def measure(kind: str, n: int) -> dict[str, float]:
     run = seal.create()
     try:
         with open(out, "w") as f:
-            rc = seal.run_inside(
-                run, [sys.executable, "-m", "bench.startup", "_inner", kind, str(n)], stdout=f
-            )
+            rc = seal.run_inside(run, [sys.executable, "-m", "bench.startup", "_inner", kind, str(n)], stdout=f)
         if rc != 0:
             raise RuntimeError(f"bench {kind} n={n} failed with status {rc}")
         result = json.loads(out.read_text().strip().splitlines()[-1])

@@ -55,9 +55,7 @@ def names() -> list[str]:
     """The scenarios shipped in scenarios/ (modules that define SCENARIO)."""
     skip = {"cli", "spec", "runner", "matrix"}
     return sorted(
-        m.name
-        for m in pkgutil.iter_modules(scenarios.__path__)
-        if not m.name.startswith("_") and m.name not in skip
+        m.name for m in pkgutil.iter_modules(scenarios.__path__) if not m.name.startswith("_") and m.name not in skip
     )
 
 
@@ -110,9 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("list", help="list the scenarios").set_defaults(func=cmd_list)
     sub.add_parser("clean", help="remove what killed runs left").set_defaults(func=cmd_clean)
     for name, func in (("run", cmd_run), ("_inside", cmd_inside)):
-        p = sub.add_parser(
-            name, help="run a scenario in a sealed lab" if name == "run" else argparse.SUPPRESS
-        )
+        p = sub.add_parser(name, help="run a scenario in a sealed lab" if name == "run" else argparse.SUPPRESS)
         p.add_argument("scenario", help="scenario name or file")
         if name == "_inside":
             p.add_argument("results")

@@ -86,9 +86,7 @@ SCENARIO = Scenario(
     targets=TARGETS,
     phases=(
         Phase("before", at="2019-07-16"),
-        Phase(
-            "interception", at="2019-07-17", steps=(DEVICE,), expect=cells(SUBSCRIBERS, INTERCEPTED, REJECTED)
-        ),
+        Phase("interception", at="2019-07-17", steps=(DEVICE,), expect=cells(SUBSCRIBERS, INTERCEPTED, REJECTED)),
         Phase(
             "installed",
             at="2019-07-18",

@@ -117,9 +117,7 @@ def play(lab: Lab, scenario: Scenario, results: Path) -> tuple[list[dict[str, An
             print(render(f"\n== {scenario.name} / phase {phase.name} ({phase.at})", clients, targets, cells))
             ok = all(c.match for c in cells)
             all_ok &= ok
-            phases.append(
-                {"name": phase.name, "at": phase.at, "matched": ok, "cells": [c.as_dict() for c in cells]}
-            )
+            phases.append({"name": phase.name, "at": phase.at, "matched": ok, "cells": [c.as_dict() for c in cells]})
     return phases, all_ok
 
 
@@ -171,8 +169,5 @@ def main(scenario: Scenario, results: Path, cli: bool = False, pcap: bool = Fals
         summary["matched"] = ok
         summary["cells"] = [{"phase": p["name"], **c} for p in summary.get("phases", []) for c in p["cells"]]
         (results / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(
-        f"\nkzlab: {scenario.name}: {'every cell matched' if ok else 'NOT every cell matched'};"
-        f" results in {results}"
-    )
+    print(f"\nkzlab: {scenario.name}: {'every cell matched' if ok else 'NOT every cell matched'}; results in {results}")
     return 0 if ok else 1

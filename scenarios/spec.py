@@ -164,9 +164,7 @@ class Scenario:
                 if step.node not in clients:
                     raise ScenarioError(f"{where}: install_root: {step.node!r} is not a client")
                 if step.params.get("generation", "2019") not in GENERATIONS:
-                    raise ScenarioError(
-                        f"{where}: install_root: unknown generation {step.params.get('generation')!r}"
-                    )
+                    raise ScenarioError(f"{where}: install_root: unknown generation {step.params.get('generation')!r}")
             else:
                 raise ScenarioError(f"{where}: unknown action {step.action!r}")
         for outcome in [phase.default, *phase.expect.values()]:

@@ -44,9 +44,7 @@ def path(model: TopologyModel, client: str, target: str) -> str:
     hops = model.path(client, destination)
     shown = " -> ".join(f"{h.node}{'*' if h.censor_point else ''}" for h in hops)
     points = [h.node for h in hops if h.censor_point]
-    return (
-        f"{client} -> {target} ({destination}): {shown}\ncensor points crossed: {', '.join(points) or 'none'}"
-    )
+    return f"{client} -> {target} ({destination}): {shown}\ncensor points crossed: {', '.join(points) or 'none'}"
 
 
 def main(argv: list[str] | None = None) -> int:

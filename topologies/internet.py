@@ -221,9 +221,7 @@ KZMEDIA = Organisation(
     None,
     ("185.22.64.0/22",),
     (
-        Site(
-            "tengrinews.kz", "185.22.64.10", ("tengrinews.kz", "tengrinews.kz", "*.tengrinews.kz"), hsts=False
-        ),
+        Site("tengrinews.kz", "185.22.64.10", ("tengrinews.kz", "tengrinews.kz", "*.tengrinews.kz"), hsts=False),
         Site("vlast.kz", "185.22.65.10", ("vlast.kz", "vlast.kz", "*.vlast.kz"), hsts=False),
     ),
 )

@@ -51,9 +51,7 @@ EXTRA_RECORDS = {
 def build(home: int = 2, mobile: int = 2) -> TopologyModel:
     """The default ISP with ``home`` home and ``mobile`` mobile subscribers."""
     if home < 1 or mobile < 1 or home + mobile > 500:
-        raise TopologyError(
-            f"kz_isp: home={home}, mobile={mobile}: needs 1..500 subscribers, at least one of each"
-        )
+        raise TopologyError(f"kz_isp: home={home}, mobile={mobile}: needs 1..500 subscribers, at least one of each")
     m = TopologyModel("kz_isp", "A Kazakhtelecom-like ISP (AS9198) and the internet")
     for name in ("core", "border"):
         m.add_node(name, "router", asn=9198)
@@ -132,9 +130,7 @@ def build(home: int = 2, mobile: int = 2) -> TopologyModel:
         ],
     )
     m.attach("control", "hetzner", "5.9.10.2")
-    m.add_node(
-        "abroad", "vantage", cc="DE", asn=24940, resolver=CONTROL_RESOLVER, label="vantage point abroad"
-    )
+    m.add_node("abroad", "vantage", cc="DE", asn=24940, resolver=CONTROL_RESOLVER, label="vantage point abroad")
     m.attach("abroad", "hetzner", "5.9.10.20")
     return m.validate()
 

@@ -133,11 +133,7 @@ class TopologyModel:
 
     def nodes(self, *roles: str) -> list[str]:
         """Node names with one of ``roles`` (all devices if none), in insertion order."""
-        return [
-            n
-            for n, d in self.graph.nodes(data=True)
-            if (d["role"] in roles if roles else d["role"] != "segment")
-        ]
+        return [n for n, d in self.graph.nodes(data=True) if (d["role"] in roles if roles else d["role"] != "segment")]
 
     def clients(self) -> list[str]:
         return self.nodes(*CLIENT_ROLES)

@@ -16,13 +16,11 @@ CASES = {
     "syntax error": ("SCENARIO = Scenario(name='x',", "SyntaxError"),
     "no SCENARIO": ("X = 1", "defines no SCENARIO"),
     "unknown client": (
-        f"SCENARIO = Scenario(name='bad', description='', {GOOD_TARGETS}, phases=(Phase('p'),),"
-        " clients=('home9',))",
+        f"SCENARIO = Scenario(name='bad', description='', {GOOD_TARGETS}, phases=(Phase('p'),), clients=('home9',))",
         "client 'home9' is not a client of kz_isp",
     ),
     "not an outcome": (
-        f"SCENARIO = Scenario(name='bad', description='', {GOOD_TARGETS},"
-        " phases=(Phase('p', default='fine'),))",
+        f"SCENARIO = Scenario(name='bad', description='', {GOOD_TARGETS}, phases=(Phase('p', default='fine'),))",
         "'fine' is not an outcome",
     ),
     "unknown censor": (

@@ -62,9 +62,7 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> BaselineRun:
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    proc = support.start(
-        "run", "baseline", "--pcap", "--cli", "--results", str(results_base), stdin=subprocess.PIPE
-    )
+    proc = support.start("run", "baseline", "--pcap", "--cli", "--results", str(results_base), stdin=subprocess.PIPE)
     netns, lines = support.wait_ready(proc)
     during = support.host_snapshot()
     out, _ = proc.communicate("\n".join(CLI_COMMANDS) + "\n", timeout=300)
@@ -111,9 +109,7 @@ def test_measurements_are_ooni_like_records(baseline: BaselineRun) -> None:
     http = next(r for r in records if r["input"] == "http://facebook.com/")["test_keys"]
     statuses = [e.get("status") for e in http["network_events"] if e["operation"] == "http_round_trip"]
     assert statuses == [301, 200]  # plain HTTP redirects to HTTPS
-    abroad = next(
-        r for r in records if r["kzlab"]["client"] == "abroad" and r["input"] == "https://kaspi.kz/"
-    )
+    abroad = next(r for r in records if r["kzlab"]["client"] == "abroad" and r["input"] == "https://kaspi.kz/")
     assert abroad["probe_cc"] == "DE"
     assert abroad["test_keys"]["queries"][0]["answers"] == [all_sites(DOMESTIC)["kaspi.kz"].address]
 

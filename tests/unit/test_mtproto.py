@@ -153,9 +153,7 @@ GARBAGE = {
     "unknown_message": (
         obfuscated(
             mtproto.MODES["intermediate"],
-            mtproto.encode_frame(
-                "intermediate", mtproto.unencrypted(bytes.fromhex("bee412d7") + bytes(16), 4)
-            ),
+            mtproto.encode_frame("intermediate", mtproto.unencrypted(bytes.fromhex("bee412d7") + bytes(16), 4)),
         ),
         False,
         "obfuscated2 intermediate, closed: not a req_pq: d712e4be",

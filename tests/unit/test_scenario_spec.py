@@ -304,9 +304,7 @@ def test_render_marks_mismatches_and_counts() -> None:
     assert rows[0].split() == ["kaspi.kz", "accessible", "accessible"]
     assert rows[1].split() == ["facebook.com", "!", "tcp_ip:generic_timeout_error", "accessible"]
     assert lines[4] == "3/4 cells as expected"
-    assert lines[5:] == [
-        "  ! home1 -> facebook.com: expected accessible, observed tcp_ip:generic_timeout_error"
-    ]
+    assert lines[5:] == ["  ! home1 -> facebook.com: expected accessible, observed tcp_ip:generic_timeout_error"]
     # columns line up: each client's name starts where its cells start
     for client in clients:
         col = header.index(client)

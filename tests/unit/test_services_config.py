@@ -214,9 +214,7 @@ def _blocks(conf: str) -> list[str]:
 
 
 def _config(tmp_path: Path, model: TopologyModel, org: Organisation) -> tuple[str, ServiceContext]:
-    ctx = ServiceContext(
-        model, net=None, rundir=tmp_path, named_dir=tmp_path, web_ca=CertificateAuthority.new_root()
-    )
+    ctx = ServiceContext(model, net=None, rundir=tmp_path, named_dir=tmp_path, web_ca=CertificateAuthority.new_root())
     return web.nginx_config(ctx, org.node, org.sites), ctx
 
 

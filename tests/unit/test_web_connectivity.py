@@ -223,9 +223,7 @@ def test_every_connect_failing_while_control_connects_is_tcp_ip(recorded: Callab
         control(endpoints={f"{REAL}:{PORT}": True, f"{other}:{PORT}": True}),
     )
     keys = result["test_keys"]
-    assert [t["status"] for t in keys["tcp_connect"]] == [
-        {"success": False, "failure": "generic_timeout_error"}
-    ] * 2
+    assert [t["status"] for t in keys["tcp_connect"]] == [{"success": False, "failure": "generic_timeout_error"}] * 2
     assert (keys["blocking"], keys["accessible"]) == ("tcp_ip", False)
     assert result["outcome"] == "tcp_ip:generic_timeout_error"
 

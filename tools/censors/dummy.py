@@ -18,15 +18,11 @@ class Dummy(Censor):
 
     def attach(self, at: Attachment) -> None:
         self.host = host = at.host
-        host.cmd(
-            f"iptables -w -N {CHAIN} && iptables -w -A {CHAIN} -j RETURN && iptables -w -I FORWARD -j {CHAIN}"
-        )
+        host.cmd(f"iptables -w -N {CHAIN} && iptables -w -A {CHAIN} -j RETURN && iptables -w -I FORWARD -j {CHAIN}")
         if CHAIN not in host.cmd("iptables -w -S FORWARD"):
             raise RuntimeError(f"dummy censor: could not hook FORWARD on {host.name}")
 
     def detach(self) -> None:
         if self.host is not None:
-            self.host.cmd(
-                f"iptables -w -D FORWARD -j {CHAIN}; iptables -w -F {CHAIN}; iptables -w -X {CHAIN}"
-            )
+            self.host.cmd(f"iptables -w -D FORWARD -j {CHAIN}; iptables -w -F {CHAIN}; iptables -w -X {CHAIN}")
             self.host = None

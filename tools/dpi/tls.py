@@ -49,9 +49,7 @@ def parse_client_hello(data: bytes) -> ClientHello:
     if len(data) >= 6 and data[5] != CLIENT_HELLO:
         return NOT_TLS
     if len(data) < 5 + length:
-        return ClientHello(
-            complete=False, is_tls=True, record_version=record_version, needed=5 + length - len(data)
-        )
+        return ClientHello(complete=False, is_tls=True, record_version=record_version, needed=5 + length - len(data))
     try:
         return _parse_body(data[5 : 5 + length], record_version)
     except (struct.error, IndexError, UnicodeDecodeError, ValueError):

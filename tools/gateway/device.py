@@ -50,9 +50,7 @@ class NationalInterception(Censor):
             "log": str(rundir / "surveillance.jsonl"),
             "enforcement": bool(self.params.get("enforcement", False)),
             "walled": list(self.params.get("walled", [])),
-            "portal": next(
-                (str(at.model.primary_address(n)) for n, _ in at.model.services("install_portal")), None
-            ),
+            "portal": next((str(at.model.primary_address(n)) for n, _ in at.model.services("install_portal")), None),
         }
 
     def attach(self, at: Attachment) -> None:
@@ -70,9 +68,7 @@ class NationalInterception(Censor):
         line = self.proc.stdout.readline().decode(errors="replace")
         if "ready" not in line:
             self.proc.kill()
-            raise RuntimeError(
-                f"interception device did not start on {host.name}: see {workdir}/interceptor.log"
-            )
+            raise RuntimeError(f"interception device did not start on {host.name}: see {workdir}/interceptor.log")
 
     def detach(self) -> None:
         if self.proc is not None:

@@ -220,8 +220,7 @@ class Interceptor:
         # sequence number it expects (it never got the held ClientHello), or it would answer
         # with a challenge ACK (RFC 5961) whose fresh timestamp breaks the client's PAWS.
         send(
-            IP(src=client[0], dst=server[0])
-            / TCP(sport=client[1], dport=server[1], flags="R", seq=flow.first.seq),
+            IP(src=client[0], dst=server[0]) / TCP(sport=client[1], dport=server[1], flags="R", seq=flow.first.seq),
             verbose=False,
         )
         self.log.write(

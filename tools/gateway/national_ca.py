@@ -109,9 +109,7 @@ def _intermediate(gen: Generation, root: CertificateAuthority, key: rsa.RSAPriva
         .not_valid_after(start + dt.timedelta(days=gen.intermediate_days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(root.key.public_key()), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(root.key.public_key()), critical=False)
         .sign(root.key, hashes.SHA256())
     )
 
@@ -147,9 +145,7 @@ class NationalCA:
     def load(cls, directory: Path, generation: Generation) -> NationalCA:
         def ca(stem: str) -> CertificateAuthority:
             key = serialization.load_pem_private_key((directory / f"{stem}.key").read_bytes(), None)
-            return CertificateAuthority(
-                key, x509.load_pem_x509_certificate((directory / f"{stem}.pem").read_bytes())
-            )
+            return CertificateAuthority(key, x509.load_pem_x509_certificate((directory / f"{stem}.pem").read_bytes()))
 
         return cls(generation, ca("root"), ca("intermediate"))
 
@@ -169,9 +165,7 @@ class NationalCA:
         host = real.subject.rfc4514_string()
         key = self.host_key(host)
         shift = dt.timedelta(hours=self.shift_hours)
-        serial = (real.serial_number >> SERIAL_RANDOM_BITS << SERIAL_RANDOM_BITS) | secrets.randbits(
-            SERIAL_RANDOM_BITS
-        )
+        serial = (real.serial_number >> SERIAL_RANDOM_BITS << SERIAL_RANDOM_BITS) | secrets.randbits(SERIAL_RANDOM_BITS)
         builder = (
             x509.CertificateBuilder()
             .subject_name(real.subject)

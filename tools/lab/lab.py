@@ -81,9 +81,7 @@ class Lab:
         failed = [c for c, p in procs if p.wait() != 0]
         if failed:
             c = failed[0]
-            raise LabError(
-                f"service not ready after {timeout:.0f}s: {c.what} on {c.node} (see {self.rundir}/logs)"
-            )
+            raise LabError(f"service not ready after {timeout:.0f}s: {c.what} on {c.node} (see {self.rundir}/logs)")
 
     def attach(self, key: str, censor: Censor, node: str) -> None:
         workdir = self.rundir / "censors" / key

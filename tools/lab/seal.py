@@ -95,9 +95,7 @@ def create() -> Run:
 def destroy(run: Run) -> None:
     """Remove everything of ``run``: its processes (by pid), namespace and directory."""
     if (NETNS_DIR / run.netns).exists():
-        pids = subprocess.run(
-            ["ip", "netns", "pids", run.netns], capture_output=True, text=True
-        ).stdout.split()
+        pids = subprocess.run(["ip", "netns", "pids", run.netns], capture_output=True, text=True).stdout.split()
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid), signal.SIGKILL)
@@ -136,9 +134,7 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def spawn_inside(
-    run: Run, argv: list[str], env: dict[str, str] | None = None, **popen: Any
-) -> subprocess.Popen:
+def spawn_inside(run: Run, argv: list[str], env: dict[str, str] | None = None, **popen: Any) -> subprocess.Popen:
     """Start ``argv`` as PID 1 of a new PID namespace inside the run's network namespace;
     it dies with this process, whatever kills it."""
     cmd = [

@@ -101,9 +101,7 @@ class LabSession:
         return Result(r["rc"], r["out"], r["err"])
 
     def attach(self, key: str, censor: str, node: str, **params: Any) -> None:
-        self._send(
-            {"op": "step", "action": "attach", "key": key, "censor": censor, "node": node, "params": params}
-        )
+        self._send({"op": "step", "action": "attach", "key": key, "censor": censor, "node": node, "params": params})
 
     def detach(self, key: str) -> None:
         self._send({"op": "step", "action": "detach", "key": key})
@@ -166,9 +164,7 @@ def _inside(config: dict[str, Any]) -> int:
                         err += "\n(timed out)"
                     reply({"rc": proc.returncode, "out": out, "err": err})
                 elif request["op"] == "step":
-                    fields = {
-                        k: request[k] for k in ("action", "key", "censor", "node", "params") if k in request
-                    }
+                    fields = {k: request[k] for k in ("action", "key", "censor", "node", "params") if k in request}
                     apply(lab, Step(**fields))
                     reply({"ok": True})
                 else:

@@ -66,9 +66,7 @@ def render(result: dict[str, Any]) -> str:
             f"      extensions {len(cert['extensions'])}: {', '.join(cert['extensions'])}",
         ]
     v = result["verification"]
-    verdict = (
-        f"trusted, chain ends at {v['trusted_root']}" if not v["failure"] else f"REJECTED: {v['failure']}"
-    )
+    verdict = f"trusted, chain ends at {v['trusted_root']}" if not v["failure"] else f"REJECTED: {v['failure']}"
     lines.append(f"  this host's trust store: {verdict}")
     return "\n".join(lines)
 

@@ -326,9 +326,7 @@ def handshake(address: str, port: int, timeout: float = 10.0, mode: str = "inter
 
 def http_post(address: str, port: int, timeout: float = 10.0) -> dict:
     """OONI telegram's HTTP check: ``POST /`` with an empty body; ok if a status line returns."""
-    request = (
-        f"POST / HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    ).encode()
+    request = (f"POST / HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").encode()
 
     def exchange(sock: socket.socket) -> dict:
         sock.sendall(request)

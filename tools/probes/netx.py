@@ -156,9 +156,7 @@ class Fetch:
         return self
 
 
-def _round_trip(
-    sock: socket.socket, host: str, path: str, timeout: float
-) -> tuple[HTTPResponse | None, bytes, dict]:
+def _round_trip(sock: socket.socket, host: str, path: str, timeout: float) -> tuple[HTTPResponse | None, bytes, dict]:
     start = time.monotonic()
     sock.settimeout(timeout)
     conn = HTTPConnection(host, timeout=timeout)
@@ -171,9 +169,7 @@ def _round_trip(
         return (
             resp,
             body,
-            _record(
-                "http_round_trip", start, None, status=resp.status, headers=headers, body_length=len(body)
-            ),
+            _record("http_round_trip", start, None, status=resp.status, headers=headers, body_length=len(body)),
         )
     except Exception as exc:  # noqa: BLE001
         return None, b"", _record("http_round_trip", start, failures.classify(exc))

@@ -47,9 +47,7 @@ def measure(helper: str, dcs: dict[int, str] | None = None) -> dict[str, Any]:
 
 def outcome(keys: dict[str, Any]) -> str:
     """ "accessible", or "blocked:" and the blocking keys that are true."""
-    blocked = [
-        k for k in ("telegram_tcp_blocking", "telegram_http_blocking", "telegram_mtproto_blocking") if keys[k]
-    ]
+    blocked = [k for k in ("telegram_tcp_blocking", "telegram_http_blocking", "telegram_mtproto_blocking") if keys[k]]
     if keys["telegram_web_status"] != "ok":
         blocked.append("telegram_web")
     return "blocked:" + ",".join(blocked) if blocked else "accessible"

@@ -100,11 +100,7 @@ def verdict(keys: dict[str, Any], control: dict[str, Any]) -> tuple[Any, bool | 
         return "dns", False
     tcp = keys["tcp_connect"]
     control_tcp = control.get("tcp_connect", {})
-    if (
-        tcp
-        and all(not t["status"]["success"] for t in tcp)
-        and any(v.get("status") for v in control_tcp.values())
-    ):
+    if tcp and all(not t["status"]["success"] for t in tcp) and any(v.get("status") for v in control_tcp.values()):
         return "tcp_ip", False
     if page_failed and not control_page_failed:
         return "http-failure", False

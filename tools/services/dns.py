@@ -73,9 +73,7 @@ logging {{
 """
 
 
-def _start_named(
-    ctx: ServiceContext, node: str, kind: str, listen: list[str], options: str, zones: str
-) -> None:
+def _start_named(ctx: ServiceContext, node: str, kind: str, listen: list[str], options: str, zones: str) -> None:
     work = ctx.named_dir / f"{node}-{kind}"
     conf = work / "named.conf"
     conf.write_text(_named_conf(work, listen, options) + zones)
@@ -96,9 +94,7 @@ def start_recursive(ctx: ServiceContext, node: str, service: Service) -> list[Re
     root = root_server(ctx.model)
     work = ctx.named_dir / f"{node}-resolver"
     work.mkdir(parents=True, exist_ok=True)
-    (work / "root.hints").write_text(
-        f". 3600000 IN NS a.root-servers.net.\na.root-servers.net. 3600000 IN A {root}\n"
-    )
+    (work / "root.hints").write_text(f". 3600000 IN NS a.root-servers.net.\na.root-servers.net. 3600000 IN A {root}\n")
     zones = f'zone "." {{ type hint; file "{work}/root.hints"; }};\n'
     options = "recursion yes; allow-recursion { any; }; max-cache-ttl 60; max-ncache-ttl 10;"
     listen = service.params.get("listen") or [str(a) for a in ctx.model.graph.nodes[node]["loopbacks"]]

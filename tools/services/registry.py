@@ -32,9 +32,7 @@ def start_telegram_dc(ctx: ServiceContext, node: str, service: Service) -> list[
 def start_install_portal(ctx: ServiceContext, node: str, service: Service) -> list[Readiness]:
     """qca.kz; it also makes the national CA into the run's private directory."""
     address = str(ctx.model.primary_address(node))
-    ctx.python(
-        node, "portal", "tools.gateway.portal", "--listen", address, "--ca-dir", str(ca_dir(ctx.rundir))
-    )
+    ctx.python(node, "portal", "tools.gateway.portal", "--listen", address, "--ca-dir", str(ca_dir(ctx.rundir)))
     return [tcp_ready(node, "certificate portal", address, 80)]
 
 

@@ -141,9 +141,7 @@ async def serve(addresses: list[str], ports: list[int]) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--listen", action="append", required=True, metavar="ADDRESS")
-    parser.add_argument(
-        "--port", action="append", type=int, metavar="PORT", help="repeatable; default 443 and 80"
-    )
+    parser.add_argument("--port", action="append", type=int, metavar="PORT", help="repeatable; default 443 and 80")
     args = parser.parse_args(argv)
     try:
         asyncio.run(serve(args.listen, args.port or list(DEFAULT_PORTS)))

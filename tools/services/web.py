@@ -3,7 +3,7 @@
 Each site answers HTTPS with a certificate carrying the real site's names, sends HSTS
 where the real site does, redirects plain HTTP to HTTPS (301), and serves a page whose
 title and heading name the site, so a probe can compare bodies and titles with the
-control, as OONI's web_connectivity does.
+control, as OONI's web_connectivity does. ``/bulk`` serves 8 MiB for throughput tests.
 """
 
 from __future__ import annotations
