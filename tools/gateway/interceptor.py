@@ -121,6 +121,8 @@ class Interceptor:
         key = (ip.src, tcp.sport, ip.dst, tcp.dport)
         flow = self.flows.get(key)
         payload = bytes(tcp.payload)
+        if (tcp.flags.R or tcp.flags.F) and flow is not None and flow.state == "collecting":
+            self._pass(key, flow, None, "closed before a whole ClientHello")
         if not payload or tcp.flags.R or tcp.flags.F:
             pkt.accept()
             return
@@ -286,7 +288,7 @@ class Interceptor:
             try:
                 self._finish(key, up, sni)
             except Exception as exc:  # noqa: BLE001 - one bad flow must never stop the device
-                print(f"interceptor: {key}: {type(exc).__name__}: {exc}", flush=True)
+                print(f"interceptor: {key}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
                 flow = self.flows.get(key)
                 if flow is not None and flow.held:
                     self._pass(key, flow, sni, f"device error: {exc}")

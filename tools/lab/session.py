@@ -60,6 +60,7 @@ class LabSession:
             ready = self._read()
             self.rundir = Path(ready["rundir"])
             self.netns = self.run_.netns
+            self.named_dir = self.run_.named_dir
         except BaseException:
             self.__exit__(None, None, None)
             raise
