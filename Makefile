@@ -4,7 +4,7 @@
 PY      := .venv/bin/python
 S       ?= baseline
 ARGS    ?=
-DEMO    := baseline
+DEMO    := kz2019_certificate
 
 .PHONY: setup demo test run list clean bench lint
 

@@ -24,6 +24,7 @@ from scenarios.matrix import Cell, render
 from scenarios.spec import Phase, Scenario, Step, Target
 from tools.censors.registry import CENSORS
 from tools.gateway.national_ca import GENERATIONS
+from tools.gateway.surveillance import results_table
 from tools.lab.lab import Lab, LabError
 from tools.lab.seal import Run
 from tools.services import control_helper
@@ -121,6 +122,21 @@ def play(lab: Lab, scenario: Scenario, results: Path) -> tuple[list[dict[str, An
     return phases, all_ok
 
 
+def save_surveillance(lab: Lab, rundir: Path, results: Path) -> None:
+    """What the state saw: the device's log, the ISP resolver's query log, and who is who;
+    printed as a table (python -m tools.gateway.surveillance RESULTS_DIR prints it again)."""
+    shutil.copy(rundir / "surveillance.jsonl", results / "surveillance.jsonl")
+    for node, service in lab.model.services("dns_recursive"):
+        if service.params.get("isp"):
+            log = lab.named_dir / f"{node}-resolver" / "queries.log"
+            if log.exists():
+                shutil.copy(log, results / "resolver-queries.log")
+    addresses = {str(i.ip): n for n in lab.model.nodes() for _, i in lab.model.interface_addresses(n)}
+    addresses |= {str(a): n for n in lab.model.nodes() for a in lab.model.graph.nodes[n]["loopbacks"]}
+    (results / "addresses.json").write_text(json.dumps(addresses, indent=1) + "\n")
+    print("\n== what the state saw (device log and ISP resolver), per subscriber\n" + results_table(results))
+
+
 def main(scenario: Scenario, results: Path, cli: bool = False, pcap: bool = False) -> int:
     """Run ``scenario`` (already validated) inside the current sealed run."""
     signal.signal(signal.SIGTERM, _interrupt)
@@ -165,7 +181,7 @@ def main(scenario: Scenario, results: Path, cli: bool = False, pcap: bool = Fals
         for log in rundir.glob("censors/*/*.log"):
             shutil.copy(log, results / "logs" / f"censor-{log.parent.name}-{log.name}")
         if (rundir / "surveillance.jsonl").exists():
-            shutil.copy(rundir / "surveillance.jsonl", results / "surveillance.jsonl")
+            save_surveillance(lab, rundir, results)
         summary["matched"] = ok
         summary["cells"] = [{"phase": p["name"], **c} for p in summary.get("phases", []) for c in p["cells"]]
         (results / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

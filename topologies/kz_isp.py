@@ -72,7 +72,7 @@ def build(home: int = 2, mobile: int = 2) -> TopologyModel:
         "server",
         asn=9198,
         loopbacks=[ISP_RESOLVER],
-        services=[Service("dns_recursive", {"label": "ISP resolver"})],
+        services=[Service("dns_recursive", {"label": "ISP resolver", "isp": True})],
     )
     m.attach("resolver", "ktdc", "92.46.0.10")
     _organisation(m, KTHOSTING, "ktdc", "92.46.0.20")

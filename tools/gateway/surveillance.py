@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 import time
 from pathlib import Path
@@ -54,22 +55,50 @@ def resolver_queries(query_log: Path) -> list[dict[str, Any]]:
 
 
 def table(events: list[dict[str, Any]], names: dict[str, str] | None = None) -> str:
-    """One line per subscriber and event kind: what the state learnt about each."""
+    """One line per subscriber: how many names (from DNS and from SNI) and full URLs the
+    state learnt about it, whether it is in the walled garden, and an example."""
     names = names or {}
     rows: dict[str, dict[str, set[str]]] = {}
+    walled: dict[str, str] = {}
     for e in events:
         who = names.get(e["subscriber"], e["subscriber"])
+        if e["event"] in ("walled", "released"):
+            walled[who] = e["event"]
         kinds = rows.setdefault(who, {"dns": set(), "sni": set(), "urls": set(), "headers": set()})
         if e["event"] == "dns_query":
             kinds["dns"].add(e["host"])
-        elif e["event"] in ("passed", "intercepted", "rejected"):
-            kinds["sni"].add(e.get("sni") or "?")
+        elif e["event"] in ("passed", "intercepted", "rejected") and e.get("sni"):
+            kinds["sni"].add(e["sni"])
         elif e["event"] == "request":
             kinds["urls"].add(e["url"])
             kinds["headers"] |= {k for k in e.get("headers", {})}
-    lines = [f"{'subscriber':12} {'names (DNS)':>11} {'names (SNI)':>11} {'full URLs':>9}  example"]
+    lines = [f"{'subscriber':12} {'names (DNS)':>11} {'names (SNI)':>11} {'full URLs':>9} {'garden':>8}  example"]
     for who in sorted(rows):
         k = rows[who]
         example = sorted(k["urls"])[0] if k["urls"] else (sorted(k["sni"])[0] if k["sni"] else "")
-        lines.append(f"{who:12} {len(k['dns']):>11} {len(k['sni']):>11} {len(k['urls']):>9}  {example}")
+        garden = walled.get(who, "-")
+        lines.append(f"{who:12} {len(k['dns']):>11} {len(k['sni']):>11} {len(k['urls']):>9} {garden:>8}  {example}")
     return "\n".join(lines)
+
+
+def results_table(results: Path) -> str:
+    """The table for a scenario's results directory (what the runner saved there)."""
+    events = read(results / "surveillance.jsonl") + resolver_queries(results / "resolver-queries.log")
+    names_file = results / "addresses.json"
+    names = json.loads(names_file.read_text()) if names_file.exists() else {}
+    return table(events, names)
+
+
+def main(argv: list[str]) -> int:
+    """``python -m tools.gateway.surveillance RESULTS_DIR``: print what the state saw."""
+    if len(argv) != 1 or not (Path(argv[0]) / "surveillance.jsonl").exists():
+        print(
+            "usage: python -m tools.gateway.surveillance RESULTS_DIR (a run with the device attached)", file=sys.stderr
+        )
+        return 2
+    print(results_table(Path(argv[0])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
