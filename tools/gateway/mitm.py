@@ -45,8 +45,8 @@ class RequestLogger:
     def _record(self, head: bytes) -> None:
         lines = head.decode("latin-1").split("\r\n")
         parts = lines[0].split(" ")
-        if len(parts) != 3:
-            return
+        if len(parts) != 3 or not parts[2].startswith("HTTP/"):
+            return  # not a request line: nothing the device could read as a URL
         headers = {}
         for line in lines[1:]:
             name, _, value = line.partition(":")

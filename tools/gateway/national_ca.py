@@ -138,6 +138,7 @@ class NationalCA:
         for stem, ca in (("root", self.root), ("intermediate", self.intermediate)):
             (directory / f"{stem}.pem").write_bytes(pem(ca.cert))
             fd = os.open(directory / f"{stem}.key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.fchmod(fd, 0o600)  # also when the file existed with another mode
             with os.fdopen(fd, "wb") as f:
                 f.write(key_pem(ca.key))
 

@@ -71,6 +71,7 @@ class WalledGarden:
         _nat("-A", *self._masquerade())
         for block in self.blocks:
             _nat("-A", CHAIN, *self._dnat(str(block)))
+            self.log.write("walled", str(block), reason="redirected to the portal from the start")
 
     def remove(self) -> None:
         _nat("-D", "PREROUTING", "-p", "tcp", "--dport", "80", "-j", CHAIN, check=False)

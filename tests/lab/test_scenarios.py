@@ -1,0 +1,52 @@
+"""The national-certificate scenarios end to end: every cell of every phase matched, the
+walled garden and the surveillance log visible in the output and the results."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.lab import support
+from tools.services.base import REPO
+
+
+def run(name: str, results: Path) -> tuple[subprocess.CompletedProcess, dict, Path]:
+    proc = subprocess.run(
+        support.scenario_cmd("run", name, "--results", str(results)),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    (run_dir,) = (results / name).iterdir()
+    return proc, json.loads((run_dir / "summary.json").read_text()), run_dir
+
+
+@pytest.mark.parametrize("name", ["kz2019_certificate", "kz2020_nursultan"])
+def test_scenario_matches_every_cell(name: str, tmp_path: Path) -> None:
+    proc, summary, run_dir = run(name, tmp_path)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert summary["matched"] and all(c["match"] for c in summary["cells"])
+    observed = {c["observed"] for c in summary["cells"]}
+    # Compliant subscribers see the device, refusers fail, the walled garden shows the portal.
+    assert {"tls_mitm", "http-failure:ssl_unknown_authority", "http-diff:none", "accessible"} <= observed
+    assert "what the state saw" in proc.stdout
+    events = [json.loads(x) for x in (run_dir / "surveillance.jsonl").read_text().splitlines()]
+    kinds = {e["event"] for e in events}
+    assert {"intercepted", "rejected", "request", "passed", "walled", "released"} <= kinds
+    shown = subprocess.run(
+        [support.sys.executable, "-m", "tools.gateway.surveillance", str(run_dir)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rows = {line.split()[0]: line for line in shown.splitlines()[1:]}
+    compliant = "mob1" if name == "kz2020_nursultan" else "home1"
+    assert "https://" in rows[compliant]  # full URLs of the compliant subscriber
+    assert "released" in shown and "walled" in shown
+    assert "https://" not in rows["mob2"]  # the refuser leaks only names
+    assert support.wait_until_clean(summary["run"]) == []
