@@ -20,9 +20,20 @@ from scenarios.spec import Phase, Scenario, Step, Target
 from tools.gateway.targets import TARGETS_2020
 
 WEB = (
-    "facebook.com", "www.facebook.com", "m.facebook.com", "instagram.com", "google.com", "www.youtube.com",
-    "twitter.com", "vk.com", "mail.ru", "ok.ru", "telegram.org", "kaspi.kz", "egov.kz",
-)  # fmt: skip
+    "facebook.com",
+    "www.facebook.com",
+    "m.facebook.com",
+    "instagram.com",
+    "google.com",
+    "www.youtube.com",
+    "twitter.com",
+    "vk.com",
+    "mail.ru",
+    "ok.ru",
+    "telegram.org",
+    "kaspi.kz",
+    "egov.kz",
+)
 TARGETS = (
     *(Target.web(d) for d in WEB),
     Target.web("facebook.com", scheme="http"),

@@ -48,8 +48,10 @@ EXTRA_RECORDS = {
 }
 
 
-def build(home: int = 2, mobile: int = 2) -> TopologyModel:
-    """The default ISP with ``home`` home and ``mobile`` mobile subscribers."""
+def build(home: int = 2, mobile: int = 2, public_dns: tuple[str, ...] = ()) -> TopologyModel:
+    """The default ISP with ``home`` home and ``mobile`` mobile subscribers; those named in
+    ``public_dns`` changed their resolver to Google's 8.8.8.8 (so their lookups cross the
+    gateway and skip the ISP resolver)."""
     if home < 1 or mobile < 1 or home + mobile > 500:
         raise TopologyError(f"kz_isp: home={home}, mobile={mobile}: needs 1..500 subscribers, at least one of each")
     m = TopologyModel("kz_isp", "A Kazakhtelecom-like ISP (AS9198) and the internet")
@@ -64,6 +66,10 @@ def build(home: int = 2, mobile: int = 2) -> TopologyModel:
 
     _subscribers(m, "home_lan", "95.56.0.0/16", "home", home)
     _subscribers(m, "mob_lan", "2.132.0.0/16", "mob", mobile)
+    for name in public_dns:
+        if name not in m.graph or m.role(name) != "subscriber":
+            raise TopologyError(f"kz_isp: public_dns: {name!r} is not a subscriber")
+        m.graph.nodes[name]["resolver"] = GOOGLE_DNS[0]
 
     m.add_segment("ktdc", "92.46.0.0/24", gateway="core", label="Kazakhtelecom data centre")
     m.attach("core", "ktdc", "92.46.0.1")

@@ -10,7 +10,7 @@ a censor leaves nothing behind in the node when detached.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,19 +26,42 @@ class CensorError(ValueError):
 @dataclass(frozen=True)
 class Attachment:
     """Where a censor is attached: the node, a private work directory, the run's private
-    directory (keys, the national CA, the global root) and the topology model."""
+    directory (keys, the national CA, the global root), BIND's directory of the run, the
+    topology model, and a small number unique among the censors attached in this run
+    (it picks the censor's NFQUEUE number and connection-mark bits)."""
 
     host: Node
     workdir: Path
     rundir: Path
+    named_dir: Path
     model: TopologyModel
+    index: int = 1
+
+
+@dataclass
+class Decision:
+    """What a censor does with one packet: let it go or drop it, packets to inject, and
+    whether the rest of its flow is decided (``flow``: "pass" or "block")."""
+
+    verdict: str = "accept"
+    inject: list[Any] = field(default_factory=list)
+    flow: str | None = None
+    note: str = ""
 
 
 class Censor(ABC):
-    """A censorship mechanism; subclasses say in their docstring what they model."""
+    """A censorship mechanism; subclasses say in their docstring what they model.
+
+    ``selects`` and ``decide`` are the censor's logic on single packets, in Python: live,
+    only the packets the kernel hands over reach them (or none, for a censor that is all
+    kernel rules); offline (offline.py) they run over a pcap, with ``flows`` keeping what
+    the kernel's connection marks keep live."""
 
     name: ClassVar[str]
     params_allowed: ClassVar[frozenset[str]] = frozenset()
+    models: ClassVar[str] = ""  # the measurement it models (kazakhstan.md section)
+    probe_sees: ClassVar[str] = ""  # what an OONI probe reports
+    circumvention: ClassVar[str] = ""  # the known ways around it
 
     def __init__(self, **params: Any) -> None:
         unknown = set(params) - self.params_allowed
@@ -54,3 +77,11 @@ class Censor(ABC):
     @abstractmethod
     def detach(self) -> None:
         """Stop and remove every rule and process this censor made."""
+
+    def selects(self, ip: Any) -> bool:
+        """Whether this packet reaches the censor's Python logic at all."""
+        return False
+
+    def decide(self, ip: Any, flows: dict[tuple, str]) -> Decision:
+        """The censor's decision on one selected packet (scapy IP)."""
+        return Decision()

@@ -41,6 +41,7 @@ class Lab:
     censors: dict[str, Censor] = field(default_factory=dict)
     captures: list[subprocess.Popen] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    attached_count: int = 0
 
     def host(self, name: str) -> Node:
         assert self.net is not None
@@ -86,7 +87,9 @@ class Lab:
     def attach(self, key: str, censor: Censor, node: str) -> None:
         workdir = self.rundir / "censors" / key
         workdir.mkdir(parents=True, exist_ok=True)
-        censor.attach(Attachment(self.host(node), workdir, self.rundir, self.model))
+        self.attached_count += 1
+        at = Attachment(self.host(node), workdir, self.rundir, self.named_dir, self.model, self.attached_count)
+        censor.attach(at)
         self.censors[key] = censor
 
     def detach(self, key: str) -> None:

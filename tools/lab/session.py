@@ -150,12 +150,14 @@ def _inside(config: dict[str, Any]) -> int:
                     reply({"ok": True})
                     break
                 if request["op"] == "run":
+                    home = rundir / "hosts" / request["node"] / "home"  # the host's own HOME, as in its shell
                     proc = lab.host(request["node"]).popen(
                         ["bash", "-c", request["command"]],
                         stdout=subprocess.PIPE,
                         stderr=subprocess.PIPE,
                         cwd=str(REPO),
                         text=True,
+                        env={**os.environ, "HOME": str(home)},
                     )
                     try:
                         out, err = proc.communicate(timeout=request["timeout"])

@@ -19,6 +19,7 @@ from tools.services.base import Readiness, ServiceContext, dns_ready
 from topologies.model import Service, TopologyModel
 
 PROBE_NAME = "facebook.com"  # a name every resolver must resolve to be ready
+POLICY_OPTIONS, POLICY_ZONES = "policy-options.conf", "policy-zones.conf"  # a resolver's RPZ hooks
 
 
 def root_server(model: TopologyModel) -> str:
@@ -95,8 +96,11 @@ def start_recursive(ctx: ServiceContext, node: str, service: Service) -> list[Re
     work = ctx.named_dir / f"{node}-resolver"
     work.mkdir(parents=True, exist_ok=True)
     (work / "root.hints").write_text(f". 3600000 IN NS a.root-servers.net.\na.root-servers.net. 3600000 IN A {root}\n")
-    zones = f'zone "." {{ type hint; file "{work}/root.hints"; }};\n'
-    options = "recursion yes; allow-recursion { any; }; max-cache-ttl 60; max-ncache-ttl 10;"
+    # Empty until a censor (ResolverBlocklist) writes a response policy there and reloads.
+    for name in (POLICY_OPTIONS, POLICY_ZONES):
+        (work / name).write_text("")
+    zones = f'zone "." {{ type hint; file "{work}/root.hints"; }};\ninclude "{work}/{POLICY_ZONES}";\n'
+    options = f'recursion yes; allow-recursion {{ any; }}; max-ncache-ttl 10;\n  include "{work}/{POLICY_OPTIONS}";'
     listen = service.params.get("listen") or [str(a) for a in ctx.model.graph.nodes[node]["loopbacks"]]
     _start_named(ctx, node, "resolver", listen, options, zones)
     return [dns_ready(node, f"resolver {a}", a, PROBE_NAME) for a in listen]

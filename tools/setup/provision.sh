@@ -16,9 +16,10 @@ apt_packages=(
   bind9 nginx libnss3-tools libnetfilter-queue-dev
   python3 python3-venv python3-dev gcc
 )
-# Installed where the distribution packages it (Ubuntu 24.04 dropped vagrant): the
-# Vagrantfile test uses it.
-optional_packages=(vagrant)
+# Installed where the distribution packages them as debs: vagrant (for the Vagrantfile
+# test; Ubuntu 24.04 dropped it) and chromium (the browser test, 1.11; Ubuntu ships it
+# only as a snap, which cannot use a lab host's own NSS database).
+optional_packages=(vagrant chromium)
 # What the stamp covers: the package list, the pins and this script itself.
 want=$(cat "$0" "$here/requirements.txt" | sha256sum | cut -d' ' -f1)
 

@@ -1,0 +1,38 @@
+"""DropTrafficForTLSSNI: a DPI box that silently drops a flow after a listed SNI.
+
+The ClientHello never arrives and neither does anything after it in that flow (the
+kernel drops the rest by connection mark): the client's handshake times out. This is
+how websites were blocked in Kazakhstan in 2023-24 per OONI: "the session times out
+after the ClientHello", SNI-based, with consistent DNS (kazakhstan.md section 3); as
+ooni/netem's DPIDropTrafficForTLSSNI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tools.censors.base import Decision
+from tools.censors.queue import QueueCensor
+from tools.censors.tls_sni import FIRST_DATA, domains, first_segment_sni, flow_key, selects_first_data
+
+
+class DropTrafficForTLSSNI(QueueCensor):
+    name = "DropTrafficForTLSSNI"
+    params_allowed = QueueCensor.params_allowed | {"domains", "subdomains"}
+    models = "kazakhstan.md section 3 (OONI 2023-24: timeout after the ClientHello)"
+    probe_sees = 'web_connectivity: blocking "http-failure", generic_timeout_error at tls_handshake'
+    circumvention = "no or another SNI (domain fronting, ECH), a split ClientHello, a VPN/proxy"
+
+    def selection(self) -> list[str]:
+        return [FIRST_DATA]
+
+    def selects(self, ip: Any) -> bool:
+        return selects_first_data(ip, 443)
+
+    def decide(self, ip: Any, flows: dict[tuple, str]) -> Decision:
+        _, sni = first_segment_sni(ip)
+        if not domains(self.params).covers(sni):
+            flows[flow_key(ip)] = "pass"
+            return Decision(flow="pass")
+        flows[flow_key(ip)] = "block"
+        return Decision("drop", flow="block", note=f"drop: SNI {sni}")

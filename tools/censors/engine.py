@@ -1,0 +1,117 @@
+"""The engine of a DPI censor, run inside the node it censors at:
+``python -m tools.censors.engine CONFIG.json``.
+
+It installs the censor's chain (queue.py), reads its NFQUEUE, calls the censor's
+``decide`` on each packet the kernel hands over, issues the verdict (a decided flow is
+marked so the kernel handles the rest of it), injects what the decision returns with
+scapy, logs every decision that did something, and removes its chain when it stops.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from netfilterqueue import NetfilterQueue
+from scapy.layers.inet import IP
+from scapy.sendrecv import send
+
+from tools.censors.base import Decision
+from tools.censors.queue import QueueCensor, marks
+
+
+def _iptables(args: list[str], check: bool = True) -> None:
+    subprocess.run(["iptables", "-w", *args], check=check, capture_output=True)
+
+
+def remove_rules(censor: QueueCensor, index: int) -> None:
+    chain = censor.chain(index)
+    for args in (["-D", "FORWARD", "-j", chain], ["-F", chain], ["-X", chain]):
+        _iptables(args, check=False)
+
+
+def _flow_key(ip: Any) -> tuple:
+    layer = ip.payload
+    return (ip.src, getattr(layer, "sport", 0), ip.dst, getattr(layer, "dport", 0), ip.proto)
+
+
+def serve(censor: QueueCensor, index: int, log_path: Path, stop: threading.Event) -> None:
+    """The live loop: one decision per queued packet, verdicts and injections."""
+
+    done, block = marks(index)
+    flows: dict[tuple, str] = {}
+    log = open(log_path, "a")  # noqa: SIM115 - for the loop's lifetime
+
+    def on_packet(pkt: Any) -> None:
+        try:
+            ip = IP(pkt.get_payload())
+            decision = censor.decide(ip, flows)
+        except Exception as exc:  # noqa: BLE001 - a packet the censor cannot read goes on
+            decision = Decision(note=f"unreadable: {type(exc).__name__}")
+            ip = None
+        for extra in decision.inject:
+            send(extra, verbose=False)
+        if decision.flow:
+            pkt.set_mark(block if decision.flow == "block" else done)
+            pkt.repeat()  # back through the chain: the mark is saved on the connection
+        elif decision.verdict == "drop":
+            pkt.drop()
+        else:
+            pkt.accept()
+        if decision.note:
+            record = {
+                "time": round(time.time(), 3),
+                "verdict": decision.verdict,
+                "flow": decision.flow,
+                "note": decision.note,
+                "src": ip.src if ip else None,
+                "dst": ip.dst if ip else None,
+                "injected": len(decision.inject),
+            }
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+
+    queue = NetfilterQueue()
+    queue.bind(100 + index, on_packet, max_len=4096)
+    fd = queue.get_fd()
+    try:
+        while not stop.is_set():
+            if select.select([fd], [], [], 0.5)[0]:
+                queue.run(block=False)
+    finally:
+        queue.unbind()
+        log.close()
+
+
+def main(argv: list[str]) -> int:
+    from tools.censors.registry import CENSORS
+
+    config = json.loads(Path(argv[0]).read_text())
+    censor = CENSORS[config["censor"]](**config["params"])
+    if not isinstance(censor, QueueCensor):
+        print(f"engine: {config['censor']} is not a queue censor", file=sys.stderr)
+        return 2
+    index = config["index"]
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    remove_rules(censor, index)
+    for args in censor.rules(index):
+        _iptables(args)
+    print(f"censor {censor.name}: ready on queue {100 + index}", flush=True)
+    try:
+        serve(censor, index, Path(config["log"]), stop)
+    finally:
+        remove_rules(censor, index)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

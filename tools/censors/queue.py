@@ -1,0 +1,93 @@
+"""DPI censors: the kernel picks the packets, Python decides (DESIGN principle 6).
+
+A ``QueueCensor`` names, as iptables matches, the packets its decision needs (the first
+data segment of a flow, DNS queries); everything else never leaves the kernel. Its
+chain in the node's FORWARD path:
+
+    -m mark --mark BLOCK -> save to the connection; -m connmark --mark BLOCK -> DROP
+    -m mark --mark DONE  -> save to the connection; -m connmark --mark DONE  -> RETURN
+    <selection> -> NFQUEUE --queue-bypass           (fail open: no reader, no censor)
+
+so once a flow is decided, its later packets are dropped or passed by the kernel alone.
+``fail_closed`` drops the bypass: with the censor process gone, selected packets are
+dropped. The engine (engine.py) runs inside the node and does the queue's work.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from abc import abstractmethod
+
+from tools.censors.base import Attachment, Censor
+from tools.services.base import REPO
+
+READY_TIMEOUT = 20.0
+
+
+def marks(index: int) -> tuple[int, int]:
+    """(DONE, BLOCK) connection-mark bits of the censor attached with ``index``; bits 0-1
+    belong to the interception device."""
+    slot = index % 12
+    return 1 << (2 * slot + 4), 1 << (2 * slot + 5)
+
+
+class QueueCensor(Censor):
+    params_allowed = frozenset({"fail_closed"})
+
+    @abstractmethod
+    def selection(self) -> list[str]:
+        """iptables matches (each a string) for the packets ``decide`` must see."""
+
+    def chain(self, index: int) -> str:
+        return f"KZC{index}"
+
+    def rules(self, index: int) -> list[list[str]]:
+        done, block = marks(index)
+        queue = [f"--queue-num {100 + index}"] + ([] if self.params.get("fail_closed") else ["--queue-bypass"])
+        chain = self.chain(index)
+        out = [
+            f"-N {chain}",
+            f"-A {chain} -m mark --mark {block:#x}/{block:#x} -j CONNMARK --save-mark --nfmask {block:#x} "
+            f"--ctmask {block:#x}",
+            f"-A {chain} -m connmark --mark {block:#x}/{block:#x} -j DROP",
+            f"-A {chain} -m mark --mark {done:#x}/{done:#x} -j CONNMARK --save-mark --nfmask {done:#x} "
+            f"--ctmask {done:#x}",
+            f"-A {chain} -m connmark --mark {done:#x}/{done:#x} -j RETURN",
+        ]
+        out += [f"-A {chain} {match} -j NFQUEUE {' '.join(queue)}" for match in self.selection()]
+        out.append(f"-I FORWARD -j {chain}")
+        return [r.split() for r in out]
+
+    def attach(self, at: Attachment) -> None:
+        self.host = at.host
+        self.index = at.index
+        config = {
+            "censor": self.name,
+            "params": self.params,
+            "index": at.index,
+            "log": str(at.workdir / "decisions.jsonl"),
+        }
+        path = at.workdir / "engine.json"
+        path.write_text(json.dumps(config))
+        log = open(at.workdir / "engine.log", "ab")  # noqa: SIM115 - held by the process
+        self.proc = at.host.popen(
+            [sys.executable, "-u", "-m", "tools.censors.engine", str(path)],
+            cwd=str(REPO),
+            stdout=subprocess.PIPE,
+            stderr=log,
+        )
+        if "ready" not in self.proc.stdout.readline().decode(errors="replace"):
+            self.proc.kill()
+            raise RuntimeError(f"censor {self.name} did not start on {at.host.name}: see {at.workdir}/engine.log")
+
+    def detach(self) -> None:
+        if getattr(self, "proc", None) is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self.proc = None

@@ -1,0 +1,58 @@
+"""ResetTrafficForTLSSNI: a DPI box that answers a listed SNI with TCP resets.
+
+On the first data segment of a port-443 flow (kernel selection: one packet per flow),
+if the ClientHello's SNI is on the list (names and, by default, their subdomains) it
+drops the ClientHello, injects a RST to the client (and with ``direction: both`` to the
+server), and the kernel drops the rest of the flow. Models the SNI-based blocking the
+lab offers for Facebook and Telegram in 2018-2022, whose exact mechanism is unconfirmed
+(kazakhstan.md section 3); as ooni/netem's DPIResetTrafficForTLSSNI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scapy.layers.inet import IP, TCP
+
+from tools.censors.base import Decision
+from tools.censors.queue import QueueCensor
+from tools.censors.tls_sni import FIRST_DATA, domains, first_segment_sni, flow_key, selects_first_data
+
+
+def resets(ip: Any, both: bool) -> list[Any]:
+    """RSTs that look as if each end sent them: to the client from the server's address."""
+    tcp = ip[TCP]
+    payload_len = len(tcp.payload)
+    out = [
+        IP(src=ip.dst, dst=ip.src)
+        / TCP(sport=tcp.dport, dport=tcp.sport, flags="RA", seq=tcp.ack, ack=(tcp.seq + payload_len) & 0xFFFFFFFF)
+    ]
+    if both:
+        out.append(IP(src=ip.src, dst=ip.dst) / TCP(sport=tcp.sport, dport=tcp.dport, flags="R", seq=tcp.seq))
+    return out
+
+
+class ResetTrafficForTLSSNI(QueueCensor):
+    name = "ResetTrafficForTLSSNI"
+    params_allowed = QueueCensor.params_allowed | {"domains", "subdomains", "direction"}
+    models = "kazakhstan.md section 3 (SNI-based blocking; reset variant, mechanism unconfirmed)"
+    probe_sees = 'web_connectivity: blocking "http-failure", connection_reset at tls_handshake'
+    circumvention = (
+        "no or another SNI (domain fronting, ECH), a ClientHello split over TCP segments, "
+        "a VPN/proxy, ignoring RSTs that arrive too early"
+    )
+
+    def selection(self) -> list[str]:
+        return [FIRST_DATA]
+
+    def selects(self, ip: Any) -> bool:
+        return selects_first_data(ip, 443)
+
+    def decide(self, ip: Any, flows: dict[tuple, str]) -> Decision:
+        _, sni = first_segment_sni(ip)
+        if not domains(self.params).covers(sni):
+            flows[flow_key(ip)] = "pass"
+            return Decision(flow="pass")
+        flows[flow_key(ip)] = "block"
+        both = self.params.get("direction", "client") == "both"
+        return Decision("drop", resets(ip, both), flow="block", note=f"reset: SNI {sni}")

@@ -1,0 +1,93 @@
+"""ResolverBlocklist: the ISP's resolver lies about listed names (a response-policy zone).
+
+Attached to a node running a recursive BIND (the ISP resolver), it writes an RPZ zone
+(the standard way ISPs implement court-ordered DNS blocking) and reloads named: listed
+names and, by default, their subdomains get NXDOMAIN, or the address of a block page
+with ``address``. Subscribers who use another resolver (8.8.8.8, 1.1.1.1) are not
+affected. One of the mechanisms the lab offers for Facebook (kazakhstan.md section 3,
+unconfirmed); as OONI's "dns" blocking with a lying ISP resolver.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+from scapy.layers.dns import DNS
+from scapy.layers.inet import UDP
+
+from tools.censors.base import Attachment, Censor, CensorError, Decision
+from tools.censors.matching import DomainList
+from tools.services.dns import POLICY_OPTIONS, POLICY_ZONES
+
+ZONE = "rpz.kzlab"
+RELOAD_TIMEOUT = 15.0
+
+
+class ResolverBlocklist(Censor):
+    name = "ResolverBlocklist"
+    params_allowed = frozenset({"domains", "subdomains", "address"})
+    models = "kazakhstan.md section 3 (DNS-based blocking at the ISP resolver; mechanism unconfirmed)"
+    probe_sees = 'web_connectivity: blocking "dns", dns_nxdomain_error (or the block page address)'
+    circumvention = "another resolver (8.8.8.8, 1.1.1.1), DNS over HTTPS/TLS, the site's address by hand"
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        try:
+            self.listed = DomainList.of(params.get("domains", ()), bool(params.get("subdomains", True)))
+        except ValueError as exc:
+            raise CensorError(f"censor {self.name!r}: {exc}") from None
+
+    def zone(self) -> str:
+        action = f"A {self.params['address']}" if self.params.get("address") else "CNAME ."
+        lines = ["$TTL 60", "@ IN SOA localhost. root.localhost. 1 3600 600 86400 60", "@ IN NS localhost."]
+        for name in sorted(self.listed.names):
+            lines.append(f"{name} {action}")
+            if self.listed.subdomains:
+                lines.append(f"*.{name} {action}")
+        return "\n".join(lines) + "\n"
+
+    def attach(self, at: Attachment) -> None:
+        self.host = at.host
+        self.work = at.named_dir / f"{at.host.name}-resolver"
+        if not (self.work / POLICY_OPTIONS).exists():
+            raise CensorError(f"censor {self.name!r}: {at.host.name} runs no recursive resolver")
+        (self.work / "rpz.zone").write_text(self.zone())
+        (self.work / POLICY_ZONES).write_text(
+            f'zone "{ZONE}" {{ type primary; file "{self.work}/rpz.zone"; allow-query {{ none; }}; }};\n'
+        )
+        (self.work / POLICY_OPTIONS).write_text(f'response-policy {{ zone "{ZONE}"; }};\n')
+        self._reload(expect_policy=True)
+
+    def detach(self) -> None:
+        if self.host is not None:
+            for name in (POLICY_OPTIONS, POLICY_ZONES):
+                (self.work / name).write_text("")
+            self._reload(expect_policy=False)
+            self.host = None
+
+    def _reload(self, expect_policy: bool) -> None:
+        """SIGHUP named and wait until a listed name is (or is no longer) rewritten."""
+        os.kill(int((self.work / "named.pid").read_text().split()[0]), signal.SIGHUP)
+        probe = sorted(self.listed.names)[0]
+        server = self.host.cmd("awk '/listen-on /{gsub(/[{};]/,\"\"); print $2; exit}' " + f"{self.work}/named.conf")
+        deadline = time.monotonic() + RELOAD_TIMEOUT
+        while time.monotonic() < deadline:
+            out = self.host.cmd(f"dig +time=1 +tries=1 @{server.strip()} {probe} A")
+            rewritten = "NXDOMAIN" in out or (self.params.get("address") and self.params["address"] in out)
+            if bool(rewritten) == expect_policy and "status:" in out:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"censor {self.name}: named on {self.host.name} did not reload its policy")
+
+    def selects(self, ip: Any) -> bool:
+        return UDP in ip and ip[UDP].dport == 53
+
+    def decide(self, ip: Any, flows: dict[tuple, str]) -> Decision:
+        dns = DNS(bytes(ip[UDP].payload))
+        if dns.qr == 0 and dns.qd and self.listed.covers(dns.qd[0].qname.decode(errors="replace")):
+            answer = self.params.get("address") or "NXDOMAIN"
+            return Decision(note=f"resolver answers {answer} for {dns.qd[0].qname.decode(errors='replace')}")
+        return Decision()

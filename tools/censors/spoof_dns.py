@@ -1,0 +1,53 @@
+"""SpoofDNSResponse: an on-path injector that races the real DNS answer.
+
+It sees DNS queries crossing its node (kernel selection: UDP to port 53) and, for a
+listed name, sends the querier a forged answer at once (an address of the censor's
+choice, by default a bogus one) while letting the query go on: the real answer arrives
+later and is ignored by a stub or resolver that took the first. The default forged
+address (BOGUS) leads nowhere. Where the ISP resolver's
+own queries cross the node, the forged answer poisons its cache for every subscriber.
+Models DNS-based blocking, one of the mechanisms the lab offers for Facebook (kazakhstan.md
+section 3, unconfirmed); as ooni/netem's DPISpoofDNSResponse and the GFW's injector.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scapy.layers.dns import DNS, DNSRR
+from scapy.layers.inet import IP, UDP
+
+from tools.censors.base import Decision
+from tools.censors.matching import DomainList
+from tools.censors.queue import QueueCensor
+
+# An unassigned address in another company's block (Twitter's; the GFW's forged answers
+# point at such addresses): routed, then silently dropped, so connections time out.
+BOGUS = "104.244.46.244"
+
+
+class SpoofDNSResponse(QueueCensor):
+    name = "SpoofDNSResponse"
+    params_allowed = QueueCensor.params_allowed | {"domains", "subdomains", "address"}
+    models = "kazakhstan.md section 3 (DNS-based blocking; mechanism unconfirmed)"
+    probe_sees = 'web_connectivity: blocking "dns", dns_consistency "inconsistent"'
+    circumvention = "DNS over HTTPS/TLS, a resolver whose queries do not cross the injector, DNSSEC validation"
+
+    def selection(self) -> list[str]:
+        return ["-p udp --dport 53"]
+
+    def selects(self, ip: Any) -> bool:
+        return UDP in ip and ip[UDP].dport == 53
+
+    def decide(self, ip: Any, flows: dict[tuple, str]) -> Decision:
+        dns = DNS(bytes(ip[UDP].payload))
+        if dns.qr != 0 or not dns.qd:
+            return Decision()
+        qname = dns.qd[0].qname.decode(errors="replace").rstrip(".")
+        listed = DomainList.of(self.params.get("domains", ()), bool(self.params.get("subdomains", True)))
+        if not listed.covers(qname) or dns.qd[0].qtype != 1:
+            return Decision()
+        record = DNSRR(rrname=dns.qd[0].qname, type="A", ttl=300, rdata=self.params.get("address", BOGUS))
+        answer = DNS(id=dns.id, qr=1, aa=0, rd=dns.rd, ra=1, qd=dns.qd, an=record)
+        forged = IP(src=ip.dst, dst=ip.src) / UDP(sport=53, dport=ip[UDP].sport) / answer
+        return Decision("accept", [forged], note=f"spoofed {qname}")

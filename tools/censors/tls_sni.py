@@ -1,0 +1,34 @@
+"""What the SNI-based censors share: reading the name from a flow's first data segment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scapy.layers.inet import TCP
+
+from tools.censors.matching import DomainList
+from tools.dpi.tls import parse_client_hello
+
+FIRST_DATA = "-p tcp --dport 443 -m length --length 81:65535"  # segments with data, not bare ACKs
+
+
+def first_segment_sni(ip: Any) -> tuple[bool, str | None]:
+    """(is a TLS ClientHello, its SNI) from one segment, as a single-packet DPI reads it:
+    a ClientHello split over several segments shows no SNI here."""
+    hello = parse_client_hello(bytes(ip[TCP].payload))
+    return hello.is_tls, hello.sni if hello.complete else None
+
+
+def selects_first_data(ip: Any, port: int, flows: dict[tuple, str] | None = None) -> bool:
+    """The offline twin of the kernel selection: a data segment to ``port`` of an undecided flow."""
+    if TCP not in ip or ip[TCP].dport != port or len(ip) <= 80:
+        return False
+    return flows is None or flow_key(ip) not in flows
+
+
+def flow_key(ip: Any) -> tuple:
+    return (ip.src, ip[TCP].sport, ip.dst, ip[TCP].dport)
+
+
+def domains(params: dict[str, Any]) -> DomainList:
+    return DomainList.of(params.get("domains", ()), bool(params.get("subdomains", True)))
