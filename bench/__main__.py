@@ -1,7 +1,27 @@
-"""``make bench``: every benchmark, each against a baseline measured in the same run."""
+"""``make bench``: every benchmark, each against a baseline measured in the same run.
+
+python -m bench                    # every benchmark in turn, each with its own defaults
+python -m bench NAME [ARGS ...]    # one benchmark (startup, interception) with its arguments
+"""
 
 import sys
 
-from bench import startup
+from bench import interception, startup
 
-sys.exit(startup.main(sys.argv[1:]))
+BENCHMARKS = {"startup": startup.main, "interception": interception.main}
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        status = 0
+        for run in BENCHMARKS.values():
+            status = max(status, run([]))
+        return status
+    name, *rest = argv
+    if name not in BENCHMARKS:
+        print(f"python -m bench [{'|'.join(BENCHMARKS)} [ARGS ...]]: no benchmark {name!r}", file=sys.stderr)
+        return 2
+    return BENCHMARKS[name](rest)
+
+
+sys.exit(main(sys.argv[1:]))

@@ -21,10 +21,10 @@ from typing import Any
 
 from netfilterqueue import NetfilterQueue
 from scapy.layers.inet import IP
-from scapy.sendrecv import send
 
 from tools.censors.base import Decision
 from tools.censors.queue import QueueCensor, marks
+from tools.dpi.inject import Injector
 
 
 def _iptables(args: list[str], check: bool = True) -> None:
@@ -47,6 +47,7 @@ def serve(censor: QueueCensor, index: int, log_path: Path, stop: threading.Event
 
     done, block = marks(index)
     flows: dict[tuple, str] = {}
+    injector = Injector()
     log = open(log_path, "a")  # noqa: SIM115 - for the loop's lifetime
 
     def on_packet(pkt: Any) -> None:
@@ -57,7 +58,7 @@ def serve(censor: QueueCensor, index: int, log_path: Path, stop: threading.Event
             decision = Decision(note=f"unreadable: {type(exc).__name__}")
             ip = None
         for extra in decision.inject:
-            send(extra, verbose=False)
+            injector.send(extra)
         if decision.flow:
             pkt.set_mark(block if decision.flow == "block" else done)
             pkt.repeat()  # back through the chain: the mark is saved on the connection

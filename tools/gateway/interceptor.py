@@ -41,8 +41,8 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from netfilterqueue import NetfilterQueue
 from scapy.layers.inet import IP, TCP
-from scapy.sendrecv import send
 
+from tools.dpi.inject import Injector
 from tools.dpi.tls import parse_client_hello
 from tools.gateway import mitm, rules, upstream
 from tools.gateway.national_ca import GENERATIONS, NationalCA
@@ -106,6 +106,7 @@ class Interceptor:
         self.wake_r, self.wake_w = socket.socketpair()
         self.wake_r.setblocking(False)
         self.garden = WalledGarden(config.portal, list(config.walled), self.log)
+        self.injector = Injector()
 
     # -- the queue ---------------------------------------------------------------------
     def on_packet(self, pkt: Any) -> None:
@@ -194,6 +195,8 @@ class Interceptor:
     # -- the slow path (worker threads) -------------------------------------------------
     def _decide(self, key: tuple, address: str, port: int, sni: str) -> None:
         up = upstream.connect(self.upstream_ctx, address, port, sni)
+        if up.trusted:
+            self._server_context(up.certificate)  # forge here: a new key takes ~0.1 s, not on the loop
         with self.decided_lock:
             self.decided.append((key, up, sni))
         self.wake_w.send(b"x")
@@ -221,9 +224,8 @@ class Interceptor:
         # The server's half of the client's connection is abandoned: reset it, at exactly the
         # sequence number it expects (it never got the held ClientHello), or it would answer
         # with a challenge ACK (RFC 5961) whose fresh timestamp breaks the client's PAWS.
-        send(
-            IP(src=client[0], dst=server[0]) / TCP(sport=client[1], dport=server[1], flags="R", seq=flow.first.seq),
-            verbose=False,
+        self.injector.send(
+            IP(src=client[0], dst=server[0]) / TCP(sport=client[1], dport=server[1], flags="R", seq=flow.first.seq)
         )
         self.log.write(
             "intercepted",

@@ -100,7 +100,11 @@ def start_recursive(ctx: ServiceContext, node: str, service: Service) -> list[Re
     for name in (POLICY_OPTIONS, POLICY_ZONES):
         (work / name).write_text("")
     zones = f'zone "." {{ type hint; file "{work}/root.hints"; }};\ninclude "{work}/{POLICY_ZONES}";\n'
-    options = f'recursion yes; allow-recursion {{ any; }}; max-ncache-ttl 10;\n  include "{work}/{POLICY_OPTIONS}";'
+    # No per-query client limit: a phase's probes all ask for the same names at once.
+    options = (
+        "recursion yes; allow-recursion { any; }; max-ncache-ttl 10; clients-per-query 0; max-clients-per-query 0;\n"
+        f'  include "{work}/{POLICY_OPTIONS}";'
+    )
     listen = service.params.get("listen") or [str(a) for a in ctx.model.graph.nodes[node]["loopbacks"]]
     _start_named(ctx, node, "resolver", listen, options, zones)
     return [dns_ready(node, f"resolver {a}", a, PROBE_NAME) for a in listen]
