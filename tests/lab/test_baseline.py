@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,3 +185,21 @@ def test_real_clients_use_the_hosts_own_trust_store_and_resolver(baseline: Basel
     assert "CURL 200 0" in baseline.output
     kaspi = all_sites(DOMESTIC)["kaspi.kz"].address
     assert any(line.strip().endswith(f"> {kaspi}") for line in baseline.output.splitlines())
+
+
+def test_offline_grading_of_the_lab_capture_needs_no_root(baseline: BaselineRun) -> None:
+    """Issue 4 part 3: a censor graded over a real capture, by an unprivileged user."""
+    with tempfile.TemporaryDirectory(prefix="kzlab-offline-") as shared:
+        Path(shared).chmod(0o755)  # pytest's own temporary tree is root's alone
+        pcap = Path(shared) / "gw-border.pcap"
+        pcap.write_bytes((baseline.results / "gw-border.pcap").read_bytes())
+        pcap.chmod(0o644)
+        out = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+             support.sys.executable, "-m", "tools.censors.offline", "ResetTrafficForTLSSNI", str(pcap),
+             "--param", 'domains=["facebook.com"]'],
+            cwd=support.REPO, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "HOME": shared},
+        )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "reset: SNI facebook.com" in out.stdout and "reset: SNI m.facebook.com" in out.stdout
+    assert "reset: SNI kaspi.kz" not in out.stdout

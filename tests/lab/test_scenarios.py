@@ -50,3 +50,23 @@ def test_scenario_matches_every_cell(name: str, tmp_path: Path) -> None:
     assert "released" in shown and "walled" in shown
     assert "https://" not in rows["mob2"]  # the refuser leaks only names
     assert support.wait_until_clean(summary["run"]) == []
+
+
+def test_facebook_block_gives_each_mechanisms_ooni_verdict(tmp_path: Path) -> None:
+    """Issue 4: one phase per mechanism, each cell its expected OONI verdict, vk.com and the
+    abroad vantage point untouched, and the phase before (no censor) all accessible."""
+    proc, summary, _ = run("facebook_block", tmp_path)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    by_phase: dict[str, set[str]] = {}
+    for cell in summary["cells"]:
+        assert cell["match"], cell
+        by_phase.setdefault(cell["phase"], set()).add(cell["observed"])
+    assert by_phase["before"] == {"accessible"}
+    assert "dns:dns_nxdomain_error" in by_phase["resolver_blocklist"]
+    assert "dns:generic_timeout_error" in by_phase["dns_injection"]
+    assert "tcp_ip:generic_timeout_error" in by_phase["address"]
+    assert "http-failure:connection_reset" in by_phase["sni_reset"]
+    assert "http-failure:generic_timeout_error" in by_phase["sni_drop"]
+    assert "http-diff:none" in by_phase["http_blockpage"]
+    controls = [c for c in summary["cells"] if c["target"] == "vk.com" or c["client"] == "abroad"]
+    assert controls and all(c["observed"] == "accessible" for c in controls)

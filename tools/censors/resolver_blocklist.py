@@ -87,7 +87,7 @@ class ResolverBlocklist(Censor):
 
     def decide(self, ip: Any, flows: dict[tuple, str]) -> Decision:
         dns = DNS(bytes(ip[UDP].payload))
-        if dns.qr == 0 and dns.qd and self.listed.covers(dns.qd[0].qname.decode(errors="replace")):
-            answer = self.params.get("address") or "NXDOMAIN"
-            return Decision(note=f"resolver answers {answer} for {dns.qd[0].qname.decode(errors='replace')}")
+        name = dns.qd[0].qname.decode(errors="replace").rstrip(".") if dns.qr == 0 and dns.qd else ""
+        if self.listed.covers(name):
+            return Decision(note=f"resolver answers {self.params.get('address') or 'NXDOMAIN'} for {name}")
         return Decision()

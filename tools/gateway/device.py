@@ -18,7 +18,7 @@ import subprocess
 import sys
 
 from tools.censors.base import Attachment, Censor, CensorError
-from tools.gateway.national_ca import GENERATIONS, ca_dir
+from tools.gateway.national_ca import GENERATIONS, ca_dir, wait_ready
 from tools.gateway.targets import TARGETS
 from tools.services.base import REPO
 
@@ -27,6 +27,9 @@ READY_TIMEOUT = 20.0
 
 class NationalInterception(Censor):
     name = "national_interception"
+    models = "kazakhstan.md sections 1 and 2 (the 2019 and 2020 interception device)"
+    probe_sees = "tls_mitm with the root installed; http-failure, ssl_unknown_authority without"
+    circumvention = "a name off the list, a VPN/proxy, a path avoiding the device; not clicking through (HSTS)"
     params_allowed = frozenset({"generation", "targets", "shift_hours", "enforcement", "walled", "queue"})
 
     def __init__(self, **params: object) -> None:
@@ -56,6 +59,7 @@ class NationalInterception(Censor):
     def attach(self, at: Attachment) -> None:
         self.host = host = at.host
         workdir = at.workdir
+        wait_ready(ca_dir(at.rundir) / str(self.params.get("generation", "2019")))
         path = workdir / "interceptor.json"
         path.write_text(json.dumps(self.config(at), indent=1))
         log = open(workdir / "interceptor.log", "ab")  # noqa: SIM115 - held by the process

@@ -16,6 +16,8 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -33,8 +35,16 @@ def nssdb() -> Path:
 def install(generation: str) -> str:
     """Download and install the root; returns its subject."""
     stem, _ = FILES[generation]
-    with urllib.request.urlopen(f"http://{PORTAL_HOST}{stem}.pem", timeout=10) as resp:
-        data = resp.read()
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://{PORTAL_HOST}{stem}.pem", timeout=10) as resp:
+                data = resp.read()
+            break
+        except urllib.error.HTTPError as exc:  # 503: the portal is still making the CA
+            if exc.code != 503 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
     cert = x509.load_pem_x509_certificate(data)
     subject = cert.subject.rfc4514_string()
     if data not in BUNDLE.read_bytes():

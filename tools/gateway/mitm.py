@@ -8,9 +8,9 @@ surveillance log.
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import ssl
-import threading
 from collections.abc import Callable
 
 from tools.gateway.surveillance import Log
@@ -64,16 +64,46 @@ class RequestLogger:
             self.body_left = int(headers["content-length"])
 
 
-def _pump(src: ssl.SSLSocket, dst: ssl.SSLSocket, observe: Callable[[bytes], None] | None) -> None:
+_AGAIN = (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError)
+
+
+def _send_all(dst: ssl.SSLSocket, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[dst.send(view) :]
+        except _AGAIN:
+            if not any(select.select([dst], [dst], [], IDLE_TIMEOUT)[:2]):
+                raise TimeoutError("peer stopped reading") from None
+
+
+def relay(client: ssl.SSLSocket, server: ssl.SSLSocket, observe: Callable[[bytes], None]) -> None:
+    """Copy bytes both ways, unchanged, until either side closes or both go idle.
+
+    One thread drives both TLS connections: an OpenSSL connection must not be read in one
+    thread while it is written in another."""
+    peer = {client: server, server: client}
+    for s in peer:
+        s.setblocking(False)
     try:
-        while data := src.recv(65536):
-            if observe:
-                observe(data)
-            dst.sendall(data)
+        while True:
+            ready = [s for s in peer if s.pending()] or select.select(list(peer), [], [], IDLE_TIMEOUT)[0]
+            if not ready:
+                return  # idle
+            for src in ready:
+                try:
+                    data = src.recv(65536)
+                except _AGAIN:
+                    continue
+                if not data:
+                    return
+                if src is client:
+                    observe(data)
+                _send_all(peer[src], data)
     except (OSError, ssl.SSLError):
-        pass
+        return
     finally:
-        for s in (src, dst):
+        for s in peer:
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
 
@@ -104,12 +134,6 @@ def serve(
         upstream.close()
         return
     on_accepted(subscriber)
-    tls.settimeout(IDLE_TIMEOUT)
-    upstream.settimeout(IDLE_TIMEOUT)
-    requests = RequestLogger(log, subscriber, sni)
-    back = threading.Thread(target=_pump, args=(upstream, tls, None), daemon=True)
-    back.start()
-    _pump(tls, upstream, requests.feed)
-    back.join(IDLE_TIMEOUT)
+    relay(tls, upstream, RequestLogger(log, subscriber, sni).feed)
     tls.close()
     upstream.close()

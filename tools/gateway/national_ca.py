@@ -23,6 +23,7 @@ import datetime as dt
 import os
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,9 +38,21 @@ UTC = dt.UTC
 SERIAL_RANDOM_BITS = 33
 
 
+READY = "ready"  # written last into a generation's directory, once all its files are there
+
+
 def ca_dir(rundir: Path) -> Path:
     """Where a run keeps the national CA (private: the run directory is 0700)."""
     return rundir / "national"
+
+
+def wait_ready(directory: Path, timeout: float = 30.0) -> None:
+    """Wait for the portal to finish making a generation (RSA-4096 takes a while)."""
+    deadline = time.monotonic() + timeout
+    while not (directory / READY).exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the national CA in {directory} was not made within {timeout:.0f}s")
+        time.sleep(0.1)
 
 
 def _name(*parts: tuple[x509.ObjectIdentifier, str]) -> x509.Name:

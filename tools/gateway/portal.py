@@ -17,13 +17,14 @@ import argparse
 import contextlib
 import signal
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
 from cryptography.hazmat.primitives import serialization
 
-from tools.gateway.national_ca import GENERATIONS, NationalCA
+from tools.gateway.national_ca import GENERATIONS, READY, NationalCA
 
 PORTAL_HOST = "qca.kz"
 FILES = {"2019": ("/qazca", "Qaznet Trust Network"), "2020": ("/2020/ISCA", "Information Security CA")}
@@ -68,6 +69,8 @@ class Portal(BaseHTTPRequestHandler):
             self._send(200, INSTRUCTIONS.format(links=links).encode(), "text/html; charset=utf-8")
         elif self.path in self.files:
             self._send(200, *self.files[self.path])
+        elif not self.files and self.path.endswith((".cer", ".der", ".pem")):  # the CA is still being made
+            self._send(503, b"not ready\n", "text/plain", {"Retry-After": "1"})
         else:
             self._send(404, b"not found\n", "text/plain")
 
@@ -91,21 +94,29 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
 
 
+def make_cas(root: Path) -> None:
+    """Make every generation's CA (RSA-4096 roots: seconds), then serve their files. It runs
+    beside the server so that the lab does not wait for it; whoever needs a CA waits for
+    its ``ready`` marker (national_ca.wait_ready) and the downloads answer 503 until then."""
+    for label, generation in GENERATIONS.items():
+        directory = root / label
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        NationalCA.create(generation).write(directory)
+        (directory / READY).touch()
+    Portal.files = ca_files(root)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listen", required=True)
     parser.add_argument("--ca-dir", required=True, type=Path)
     args = parser.parse_args(argv)
-    for label, generation in GENERATIONS.items():
-        directory = args.ca_dir / label
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        NationalCA.create(generation).write(directory)
-    Portal.files = ca_files(args.ca_dir)
     try:
         server = Server((args.listen, 80), Portal)
     except OSError as exc:
         print(f"portal: cannot listen on {args.listen}:80: {exc}", file=sys.stderr)
         return 1
+    threading.Thread(target=make_cas, args=(args.ca_dir,), daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
