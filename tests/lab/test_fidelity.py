@@ -264,3 +264,17 @@ def test_bad_input_never_crashes_the_device(lab: LabSession) -> None:
     log = (lab.rundir / "censors" / "device" / "interceptor.log").read_text()
     assert "Traceback" not in log, log[-2000:]
     assert lab.run("gw", "pgrep -f tools.gateway.interceptor").rc == 0  # still the same, running device
+
+
+def test_1_8_as_openssl_and_curl_see_it(lab: LabSession) -> None:
+    """Real clients with each host's own trust store: openssl s_client shows the national
+    chain and verifies it only where the root was installed; curl likewise."""
+    cmd = f"openssl s_client -connect {FB}:443 -servername facebook.com -showcerts </dev/null 2>&1"
+    compliant, refuser = lab.run("home1", cmd).out, lab.run("home2", cmd).out
+    for out in (compliant, refuser):
+        assert "i:C = KZ, CN = Security Certificate" in out and "i:C = KZ, CN = Qaznet Trust Network" in out
+    assert "Verify return code: 0 (ok)" in compliant
+    assert "Verify return code: 20 (unable to get local issuer certificate)" in refuser
+    curl = "curl -sS -o /dev/null -w '%{http_code} %{ssl_verify_result}' https://facebook.com/"
+    assert lab.run("home1", curl).out == "200 0"
+    assert lab.run("home2", curl).rc == 60  # curl: peer certificate cannot be authenticated
