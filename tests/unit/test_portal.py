@@ -21,6 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from tools.gateway import portal
 from tools.gateway.national_ca import ISCA_2020, QAZNET_2019, NationalCA
+from tools.services.http import LabHTTPServer
 
 LOOPBACK = "127.0.0.1"
 
@@ -48,7 +49,7 @@ def files(cas: tuple[Path, dict[str, NationalCA]]) -> dict[str, tuple[bytes, str
 def server(files: dict[str, tuple[bytes, str]]) -> Iterator[int]:
     """The portal's handler (Portal with its files set) on 127.0.0.1, on a free port; yields the port."""
     handler = type("TestPortal", (portal.Portal,), {"files": files})
-    httpd = portal.Server((LOOPBACK, 0), handler)
+    httpd = LabHTTPServer((LOOPBACK, 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield httpd.server_address[1]

@@ -25,7 +25,6 @@ Run inside the gateway node: ``python -m tools.gateway.interceptor CONFIG.json``
 from __future__ import annotations
 
 import json
-import os
 import select
 import signal
 import socket
@@ -49,7 +48,7 @@ from tools.gateway.national_ca import GENERATIONS, NationalCA
 from tools.gateway.surveillance import Log
 from tools.gateway.takeover import Handshake, Segment, adopt
 from tools.gateway.walled_garden import WalledGarden
-from tools.services.pki import key_pem, pem
+from tools.services.pki import key_pem, pem, write_private
 
 MAX_HELD_SEGMENTS = 8
 MAX_HELLO_BYTES = 16 * 1024
@@ -253,9 +252,7 @@ class Interceptor:
                 leaf, key = self.ca.forge(real)
                 base = self.config.workdir / fp.hex()[:16]
                 (base.with_suffix(".crt")).write_bytes(pem(leaf) + self.ca.chain_pem())
-                fd = os.open(base.with_suffix(".key"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "wb") as f:
-                    f.write(key_pem(key))
+                write_private(base.with_suffix(".key"), key_pem(key))
                 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
                 ctx.load_cert_chain(base.with_suffix(".crt"), base.with_suffix(".key"))
                 ctx.set_alpn_protocols(["http/1.1"])

@@ -20,7 +20,6 @@ every other extension dropped.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import secrets
 import threading
 import time
@@ -32,7 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from tools.services.pki import CertificateAuthority, key_pem, pem
+from tools.services.pki import CertificateAuthority, key_pem, pem, write_private
 
 UTC = dt.UTC
 SERIAL_RANDOM_BITS = 33
@@ -150,10 +149,7 @@ class NationalCA:
         """root.pem/.key and intermediate.pem/.key (keys 0600) into a private directory."""
         for stem, ca in (("root", self.root), ("intermediate", self.intermediate)):
             (directory / f"{stem}.pem").write_bytes(pem(ca.cert))
-            fd = os.open(directory / f"{stem}.key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.fchmod(fd, 0o600)  # also when the file existed with another mode
-            with os.fdopen(fd, "wb") as f:
-                f.write(key_pem(ca.key))
+            write_private(directory / f"{stem}.key", key_pem(ca.key))
 
     @classmethod
     def load(cls, directory: Path, generation: Generation) -> NationalCA:

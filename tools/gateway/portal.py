@@ -14,17 +14,16 @@ Run: ``python -m tools.gateway.portal --listen ADDR --ca-dir DIR``.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import ClassVar
 
 from cryptography.hazmat.primitives import serialization
 
 from tools.gateway.national_ca import GENERATIONS, READY, NationalCA
+from tools.services.http import run_forever, serve
 
 PORTAL_HOST = "qca.kz"
 FILES = {"2019": ("/qazca", "Qaznet Trust Network"), "2020": ("/2020/ISCA", "Information Security CA")}
@@ -89,11 +88,6 @@ class Portal(BaseHTTPRequestHandler):
         sys.stdout.write(f"{self.client_address[0]} {self.headers.get('Host')} {fmt % args}\n")
 
 
-class Server(ThreadingHTTPServer):
-    request_queue_size = 256
-    daemon_threads = True
-
-
 def make_cas(root: Path) -> None:
     """Make every generation's CA (RSA-4096 roots: seconds), then serve their files. It runs
     beside the server so that the lab does not wait for it; whoever needs a CA waits for
@@ -111,16 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--listen", required=True)
     parser.add_argument("--ca-dir", required=True, type=Path)
     args = parser.parse_args(argv)
-    try:
-        server = Server((args.listen, 80), Portal)
-    except OSError as exc:
-        print(f"portal: cannot listen on {args.listen}:80: {exc}", file=sys.stderr)
+    server = serve("portal", args.listen, 80, Portal)
+    if server is None:
         return 1
     threading.Thread(target=make_cas, args=(args.ca_dir,), daemon=True).start()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
-    return 0
+    return run_forever(server)
 
 
 if __name__ == "__main__":

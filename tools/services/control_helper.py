@@ -13,16 +13,15 @@ Run: ``python -m tools.services.control_helper --listen ADDR --resolver ADDR``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
 from tools.probes import netx
+from tools.services.http import run_forever, serve
 
 PORT = 8080  # not 80: a walled-garden subscriber's port 80 goes to the portal
 MAX_REQUEST = 64 * 1024
@@ -56,13 +55,6 @@ def control_measurement(url: str, endpoints: list[str], resolver: str) -> dict[s
             "title": page.title,
         },
     }
-
-
-class Server(ThreadingHTTPServer):
-    """Every lab client asks at once during a phase: keep a deep accept queue."""
-
-    request_queue_size = 512
-    daemon_threads = True
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -104,15 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resolver", required=True)
     args = parser.parse_args(argv)
     Handler.resolver = args.resolver
-    try:
-        server = Server((args.listen, PORT), Handler)
-    except OSError as exc:
-        print(f"control_helper: cannot listen on {args.listen}:{PORT}: {exc}", file=sys.stderr)
-        return 1
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
-    return 0
+    server = serve("control_helper", args.listen, PORT, Handler)
+    return run_forever(server) if server else 1
 
 
 if __name__ == "__main__":

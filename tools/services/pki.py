@@ -28,6 +28,14 @@ GLOBAL_ROOT_NAME = x509.Name(
 )
 
 
+def write_private(path: Path, data: bytes) -> None:
+    """Write a private key readable by root alone (0600, also if the file existed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
 def pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
@@ -103,10 +111,7 @@ class CertificateAuthority:
         cert, key = self.issue_leaf(names)
         crt_path, key_path = directory / f"{stem}.crt", directory / f"{stem}.key"
         crt_path.write_bytes(pem(cert) + b"".join(pem(c) for c in self.chain))
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)  # also when the file existed with another mode
-        with os.fdopen(fd, "wb") as f:
-            f.write(key_pem(key))
+        write_private(key_path, key_pem(key))
         return crt_path, key_path
 
 
