@@ -7,7 +7,8 @@ accessible: a failure here is a fault of the lab, not censorship.
 """
 
 from scenarios.cli import script_main
-from scenarios.spec import Phase, Scenario, Step, Target
+from scenarios.expect import web_targets
+from scenarios.spec import Phase, Scenario, Step
 
 WEB = (
     "facebook.com",
@@ -34,12 +35,7 @@ WEB = (
     "tengrinews.kz",
     "iqala.kz",
 )
-TARGETS = (
-    *(Target.web(d) for d in WEB),
-    Target.web("facebook.com", scheme="http"),
-    Target("telegram", "telegram"),
-    Target("facebook_messenger", "facebook_messenger"),
-)
+TARGETS = web_targets(*WEB)
 
 SCENARIO = Scenario(
     name="baseline",

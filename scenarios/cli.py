@@ -19,6 +19,7 @@ import os
 import pkgutil
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import scenarios
 from scenarios.spec import Scenario, ScenarioError
@@ -31,32 +32,50 @@ EXIT_BAD_INPUT = 2
 
 def load(ref: str) -> Scenario:
     """A scenario by name (scenarios/NAME.py) or by the path of a scenario file."""
-    if ref.endswith(".py") or "/" in ref:
-        path = Path(ref)
-        if not path.is_file():
-            raise ScenarioError(f"no scenario file {ref!r}")
-        spec = importlib.util.spec_from_file_location(f"kzlab_scenario_{path.stem}", path)
-        module = importlib.util.module_from_spec(spec)
-        try:
-            spec.loader.exec_module(module)
-        except Exception as exc:  # noqa: BLE001 - any error in a user's file is bad input
-            raise ScenarioError(f"scenario file {ref}: {type(exc).__name__}: {exc}") from None
-    else:
-        if ref not in names():
-            raise ScenarioError(f"unknown scenario {ref!r} (known: {', '.join(names())})")
-        module = importlib.import_module(f"scenarios.{ref}")
-    scenario = getattr(module, "SCENARIO", None)
+    shipped = Path(scenarios.__path__[0]) / f"{ref}.py"
+    path = Path(ref) if ref.endswith(".py") or "/" in ref else shipped
+    if not path.is_file() or (path == shipped and not ref.isidentifier()):
+        known = ", ".join(names())
+        raise ScenarioError(
+            f"no scenario file {ref!r}" if path != shipped else f"unknown scenario {ref!r} (known: {known})"
+        )
+    scenario = getattr(_import(path, f"scenarios.{ref}" if path == shipped else None), "SCENARIO", None)
     if not isinstance(scenario, Scenario):
+        if path == shipped:  # the package's machinery (cli, spec, ...) is not a scenario
+            raise ScenarioError(f"unknown scenario {ref!r} (known: {', '.join(names())})")
         raise ScenarioError(f"scenario {ref!r} defines no SCENARIO = Scenario(...)")
     return scenario
 
 
+def _import(path: Path, package_name: str | None) -> ModuleType:
+    """Import a scenario file (one of the package's by its module name); any error in it
+    is bad input, reported in one line."""
+    try:
+        if package_name:
+            return importlib.import_module(package_name)
+        spec = importlib.util.spec_from_file_location(f"kzlab_scenario_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    except Exception as exc:  # noqa: BLE001
+        raise ScenarioError(f"scenario file {path}: {type(exc).__name__}: {exc}") from None
+
+
 def names() -> list[str]:
-    """The scenarios shipped in scenarios/ (modules that define SCENARIO)."""
-    skip = {"cli", "spec", "runner", "matrix"}
-    return sorted(
-        m.name for m in pkgutil.iter_modules(scenarios.__path__) if not m.name.startswith("_") and m.name not in skip
-    )
+    """The scenarios shipped in scenarios/: the modules that define SCENARIO (the others,
+    spec, runner, expect..., are the machinery). One that does not import is left out here
+    and reports its error when run by name."""
+    found = []
+    for m in pkgutil.iter_modules(scenarios.__path__):
+        if m.name.startswith("_"):
+            continue
+        try:
+            module = importlib.import_module(f"scenarios.{m.name}")
+        except Exception:  # noqa: BLE001 - listed as broken by load() when asked for
+            continue
+        if isinstance(getattr(module, "SCENARIO", None), Scenario):
+            found.append(m.name)
+    return sorted(found)
 
 
 def results_dir(scenario: Scenario, base: Path) -> Path:

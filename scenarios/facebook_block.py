@@ -21,23 +21,16 @@ vk.com is the control that stays reachable; the abroad vantage point is never ce
 """
 
 from scenarios.cli import script_main
-from scenarios.spec import Phase, Scenario, Step, Target
+from scenarios.expect import cells, web_targets
+from scenarios.spec import Phase, Scenario, Step
 from topologies.internet import FACEBOOK_PREFIXES
 
 SUBSCRIBERS = ("home1", "home2", "mob1", "mob2")
 ISP_DNS = ("home1", "home2", "mob1")
 FB_HTTPS = ("facebook.com", "www.facebook.com", "m.facebook.com", "instagram.com")
-TARGETS = (
-    *(Target.web(d) for d in (*FB_HTTPS, "vk.com")),
-    Target.web("facebook.com", scheme="http"),
-    Target("facebook_messenger", "facebook_messenger"),
-)
+TARGETS = web_targets(*FB_HTTPS, "vk.com", telegram=False)
 FB = [*FB_HTTPS, "http://facebook.com"]
 DOMAINS = {"domains": ["facebook.com", "instagram.com"]}
-
-
-def cells(clients: tuple[str, ...], targets: list[str], outcome: str) -> dict[tuple[str, str], str]:
-    return {(c, t): outcome for c in clients for t in targets}
 
 
 def mechanism(name: str, censor: str, node: str, params: dict, expect: dict, previous: str | None) -> Phase:

@@ -21,7 +21,8 @@ other cell races the device's decision.
 """
 
 from scenarios.cli import script_main
-from scenarios.spec import Phase, Scenario, Step, Target
+from scenarios.expect import REJECTED, cells, walled, web_targets
+from scenarios.spec import Phase, Scenario, Step
 from tools.gateway.targets import TARGETS_2019
 
 SUBSCRIBERS = ("home1", "home2", "mob1", "mob2")
@@ -46,29 +47,11 @@ WEB = (
     "egov.kz",
     "iqala.kz",
 )
-TARGETS = (
-    *(Target.web(d) for d in WEB),
-    Target.web("facebook.com", scheme="http"),
-    Target("telegram", "telegram"),
-    Target("facebook_messenger", "facebook_messenger"),
-)
+TARGETS = web_targets(*WEB)
 INTERCEPTED = [t.name for t in TARGETS if t.name in TARGETS_2019] + ["http://facebook.com"]
 # What crosses the gateway: iqala.kz is hosted on the subscribers' side of it (kz_isp).
 HTTPS = [t.name for t in TARGETS if t.url and t.url.startswith("https:") and t.name != "iqala.kz"]
 MITM = "tls_mitm"
-REJECTED = "http-failure:ssl_unknown_authority"
-
-
-def cells(clients: tuple[str, ...], targets: list[str], outcome: str) -> dict[tuple[str, str], str]:
-    return {(c, t): outcome for c in clients for t in targets}
-
-
-def walled(clients: tuple[str, ...]) -> dict[tuple[str, str], str]:
-    """A subscriber in the walled garden: every HTTPS name fails, plain HTTP shows the portal."""
-    return cells(clients, HTTPS, REJECTED) | {
-        **cells(clients, ["http://facebook.com"], "http-diff:none"),
-        **cells(clients, ["telegram"], "blocked:telegram_web"),
-    }
 
 
 DEVICE = Step("attach", "device", "national_interception", "gw", {"generation": "2019"})
@@ -104,7 +87,7 @@ SCENARIO = Scenario(
         Phase(
             "walled",
             at="2019-07-31",
-            expect=cells(COMPLIANT, INTERCEPTED, MITM) | walled(REFUSERS),
+            expect=cells(COMPLIANT, INTERCEPTED, MITM) | walled(REFUSERS, HTTPS),
         ),
         Phase(
             "home2_gives_in",
@@ -121,7 +104,7 @@ SCENARIO = Scenario(
         Phase(
             "after",
             at="2019-08-02",
-            expect=cells(("home1", "mob1", "home2"), INTERCEPTED, MITM) | walled(("mob2",)),
+            expect=cells(("home1", "mob1", "home2"), INTERCEPTED, MITM) | walled(("mob2",), HTTPS),
         ),
     ),
     sources="kazakhstan.md section 1 (1.1-1.11): IMC 2020 Raman et al.; Mozilla 1567114; net4people/bbs#6",

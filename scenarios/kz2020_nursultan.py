@@ -16,7 +16,8 @@ Not modelled: browsers blocking the root on 2020-12-18 (Mozilla bug 1680927).
 """
 
 from scenarios.cli import script_main
-from scenarios.spec import Phase, Scenario, Step, Target
+from scenarios.expect import REJECTED, cells, walled, web_targets
+from scenarios.spec import Phase, Scenario, Step
 from tools.gateway.targets import TARGETS_2020
 
 WEB = (
@@ -34,30 +35,11 @@ WEB = (
     "kaspi.kz",
     "egov.kz",
 )
-TARGETS = (
-    *(Target.web(d) for d in WEB),
-    Target.web("facebook.com", scheme="http"),
-    Target("telegram", "telegram"),
-    Target("facebook_messenger", "facebook_messenger"),
-)
+TARGETS = web_targets(*WEB)
 LISTED = [t.name for t in TARGETS if t.name in TARGETS_2020] + ["http://facebook.com"]
 HTTPS = [t.name for t in TARGETS if t.url and t.url.startswith("https:")]
 MITM = "tls_mitm"
-REJECTED = "http-failure:ssl_unknown_authority"
 HOME, MOBILE = ("home1", "home2"), ("mob1", "mob2")
-
-
-def cells(clients: tuple[str, ...], targets: list[str], outcome: str) -> dict[tuple[str, str], str]:
-    return {(c, t): outcome for c in clients for t in targets}
-
-
-def walled(clients: tuple[str, ...]) -> dict[tuple[str, str], str]:
-    """Redirected to the installation page: HTTPS fails everywhere, HTTP shows the portal."""
-    return (
-        cells(clients, HTTPS, REJECTED)
-        | cells(clients, ["http://facebook.com"], "http-diff:none")
-        | cells(clients, ["telegram"], "blocked:telegram_web")
-    )
 
 
 DEVICE = Step(
@@ -78,7 +60,7 @@ SCENARIO = Scenario(
             "exercise",
             at="2020-12-06",
             steps=(DEVICE,),
-            expect=cells(HOME, LISTED, REJECTED) | walled(MOBILE),
+            expect=cells(HOME, LISTED, REJECTED) | walled(MOBILE, HTTPS),
         ),
         Phase(
             "mob1_installs",
@@ -95,7 +77,7 @@ SCENARIO = Scenario(
         Phase(
             "after",
             at="2020-12-08",
-            expect=cells(HOME, LISTED, REJECTED) | cells(("mob1",), LISTED, MITM) | walled(("mob2",)),
+            expect=cells(HOME, LISTED, REJECTED) | cells(("mob1",), LISTED, MITM) | walled(("mob2",), HTTPS),
         ),
     ),
     sources="kazakhstan.md section 2: net4people/bbs#56, Mozilla bug 1680927",
