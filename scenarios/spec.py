@@ -20,9 +20,10 @@ from tools.gateway.national_ca import GENERATIONS
 from topologies import registry as topologies
 from topologies.model import TopologyError, TopologyModel
 
-PROBE_KINDS = frozenset({"web_connectivity", "telegram", "facebook_messenger"})
+PROBE_KINDS = frozenset({"web_connectivity", "telegram", "facebook_messenger", "mtproto"})
+MTPROTO_URL = re.compile(r"mtproto://\d{1,3}(\.\d{1,3}){3}:\d{1,5}")
 OUTCOME = re.compile(
-    r"^(accessible|tls_mitm|(dns|tcp_ip|http-failure|http-diff|down):[a-z0-9_]+"
+    r"^(accessible|tls_mitm|throttled|(dns|tcp_ip|http-failure|http-diff|down):[a-z0-9_]+"
     r"|blocked:[a-z0-9_,]+|unknown:[a-z0-9_]+)$"
 )
 
@@ -44,6 +45,11 @@ class Target:
         """web_connectivity of the site's front page; named by the domain (https) or URL."""
         name = domain if scheme == "https" else f"{scheme}://{domain}"
         return cls(name, "web_connectivity", f"{scheme}://{domain}/")
+
+    @classmethod
+    def mtproto(cls, name: str, address: str, port: int = 443) -> Target:
+        """A client's first MTProto round trip to one endpoint (tools/probes/telegram.py)."""
+        return cls(name, "mtproto", f"mtproto://{address}:{port}")
 
 
 ACTIONS = frozenset({"attach", "detach", "install_root"})
@@ -124,6 +130,8 @@ class Scenario:
                 raise ScenarioError(f"{where}: target {t.name!r}: unknown kind {t.kind!r}")
             if t.kind == "web_connectivity" and not (t.url or "").startswith(("http://", "https://")):
                 raise ScenarioError(f"{where}: target {t.name!r}: needs an http(s) url")
+            if t.kind == "mtproto" and not MTPROTO_URL.fullmatch(t.url or ""):
+                raise ScenarioError(f"{where}: target {t.name!r}: needs an mtproto://ADDRESS:PORT url")
         if not self.phases:
             raise ScenarioError(f"{where}: no phases")
         for node, neighbour in self.capture:

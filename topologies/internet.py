@@ -28,6 +28,13 @@ TELEGRAM_PREFIXES = (
     "91.108.56.0/22",
     "95.161.64.0/20",
 )
+# Telegram's answer to address blocking (kazakhstan.md section 3: "alternative addresses,
+# proxies"): a server outside its own blocks, whose address clients learn from Telegram
+# and no blocklist holds yet. One address in Amazon's eu-central-1 block 18.196.0.0/15, as
+# Telegram used cloud addresses (Amazon, Google) when Russia blocked its own in April 2018
+# (widely reported; not in kazakhstan.md); plausible, not verified. In the lab it is a
+# loopback of the Telegram node, served by the same telegram_dc service as DC1-DC5.
+TELEGRAM_ALTERNATIVE = "18.196.140.10"
 FACEBOOK_PREFIXES = ("157.240.0.0/16", "31.13.64.0/18", "185.60.216.0/22", "129.134.0.0/16")
 
 

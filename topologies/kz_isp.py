@@ -25,6 +25,7 @@ from topologies.internet import (
     INTERNATIONAL,
     KTHOSTING,
     TELEGRAM,
+    TELEGRAM_ALTERNATIVE,
     TELEGRAM_DCS,
     Organisation,
 )
@@ -158,8 +159,8 @@ def _organisation(m: TopologyModel, org: Organisation, segment: str, link_addres
     addresses = sorted({s.address for s in org.sites})
     services = [Service("web", {"sites": org.sites})] if org.sites else []
     if org is TELEGRAM:  # its data centres speak MTProto
-        addresses += sorted(TELEGRAM_DCS.values())
-        services.append(Service("telegram_dc", {"dcs": TELEGRAM_DCS}))
+        addresses += [*sorted(TELEGRAM_DCS.values()), TELEGRAM_ALTERNATIVE]
+        services.append(Service("telegram_dc", {"dcs": TELEGRAM_DCS, "alternatives": (TELEGRAM_ALTERNATIVE,)}))
     m.add_node(
         org.node,
         "server",

@@ -40,13 +40,16 @@ class Attachment:
 
 @dataclass
 class Decision:
-    """What a censor does with one packet: let it go or drop it, packets to inject, and
-    whether the rest of its flow is decided (``flow``: "pass" or "block")."""
+    """What a censor does with one packet: let it go or drop it, packets to inject,
+    whether the rest of its flow is decided (``flow``: "pass", "block", or a censor's own
+    kind such as "throttle"), and how many seconds to hold the packet before the verdict
+    (``delay``; the engine keeps deciding other packets meanwhile)."""
 
     verdict: str = "accept"
     inject: list[Any] = field(default_factory=list)
     flow: str | None = None
     note: str = ""
+    delay: float = 0.0
 
 
 class Censor(ABC):

@@ -5,10 +5,14 @@ It installs the censor's chain (queue.py), reads its NFQUEUE, calls the censor's
 ``decide`` on each packet the kernel hands over, issues the verdict (a decided flow is
 marked so the kernel handles the rest of it), injects what the decision returns with
 scapy, logs every decision that did something, and removes its chain when it stops.
+A decision with a ``delay`` holds its packet: the verdict is issued that much later by
+the same loop (one thread), which meanwhile goes on deciding other packets.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import select
 import signal
@@ -23,7 +27,7 @@ from netfilterqueue import NetfilterQueue
 from scapy.layers.inet import IP
 
 from tools.censors.base import Decision
-from tools.censors.queue import QueueCensor, marks
+from tools.censors.queue import QueueCensor
 from tools.dpi.inject import Injector
 
 
@@ -45,10 +49,25 @@ def _flow_key(ip: Any) -> tuple:
 def serve(censor: QueueCensor, index: int, log_path: Path, stop: threading.Event) -> None:
     """The live loop: one decision per queued packet, verdicts and injections."""
 
-    done, block = marks(index)
     flows: dict[tuple, str] = {}
+    held: list[tuple[float, int, Any, Decision]] = []  # (due, order, packet, decision): delayed verdicts
+    order = itertools.count()
     injector = Injector()
     log = open(log_path, "a")  # noqa: SIM115 - for the loop's lifetime
+
+    def verdict(pkt: Any, decision: Decision) -> None:
+        if decision.flow:
+            pkt.set_mark(censor.flow_mark(decision.flow, index))
+            pkt.repeat()  # back through the chain: the mark is saved on the connection
+        elif decision.verdict == "drop":
+            pkt.drop()
+        else:
+            pkt.accept()
+
+    def release_due(everything: bool = False) -> None:
+        while held and (everything or held[0][0] <= time.monotonic()):
+            _, _, pkt, decision = heapq.heappop(held)
+            verdict(pkt, decision)
 
     def on_packet(pkt: Any) -> None:
         try:
@@ -59,13 +78,10 @@ def serve(censor: QueueCensor, index: int, log_path: Path, stop: threading.Event
             ip = None
         for extra in decision.inject:
             injector.send(extra)
-        if decision.flow:
-            pkt.set_mark(block if decision.flow == "block" else done)
-            pkt.repeat()  # back through the chain: the mark is saved on the connection
-        elif decision.verdict == "drop":
-            pkt.drop()
+        if decision.delay > 0:
+            heapq.heappush(held, (time.monotonic() + decision.delay, next(order), pkt, decision))
         else:
-            pkt.accept()
+            verdict(pkt, decision)
         if decision.note:
             record = {
                 "time": round(time.time(), 3),
@@ -75,6 +91,7 @@ def serve(censor: QueueCensor, index: int, log_path: Path, stop: threading.Event
                 "src": ip.src if ip else None,
                 "dst": ip.dst if ip else None,
                 "injected": len(decision.inject),
+                **({"delay": round(decision.delay, 3)} if decision.delay else {}),
             }
             log.write(json.dumps(record) + "\n")
             log.flush()
@@ -84,9 +101,12 @@ def serve(censor: QueueCensor, index: int, log_path: Path, stop: threading.Event
     fd = queue.get_fd()
     try:
         while not stop.is_set():
-            if select.select([fd], [], [], 0.5)[0]:
+            wait = 0.5 if not held else min(0.5, max(0.0, held[0][0] - time.monotonic()))
+            if select.select([fd], [], [], wait)[0]:
                 queue.run(block=False)
+            release_due()
     finally:
+        release_due(everything=True)  # nothing stays held when the censor stops
         queue.unbind()
         log.close()
 

@@ -42,7 +42,8 @@ def grade(censor: Censor, packets: Any) -> list[dict[str, Any]]:
         ip = pkt[IP]
         decided = flows.get(flow_of(ip))
         if decided is not None:
-            decision = Decision("drop" if decided == "block" else "accept", note=f"flow {decided}ed earlier")
+            past = {"throttle": "throttled"}.get(decided, f"{decided}ed")
+            decision = Decision("drop" if decided == "block" else "accept", note=f"flow {past} earlier")
         elif censor.selects(ip):
             try:
                 decision = censor.decide(ip, flows)

@@ -44,6 +44,11 @@ class QueueCensor(Censor):
     def chain(self, index: int) -> str:
         return f"KZC{index}"
 
+    def flow_mark(self, flow: str, index: int) -> int:
+        """The mark a decided flow's packet leaves the queue with (saved on its connection)."""
+        done, block = marks(index)
+        return block if flow == "block" else done
+
     def rules(self, index: int) -> list[list[str]]:
         done, block = marks(index)
         queue = [f"--queue-num {100 + index}"] + ([] if self.params.get("fail_closed") else ["--queue-bypass"])

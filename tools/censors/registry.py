@@ -10,6 +10,8 @@ from tools.censors.dummy import Dummy
 from tools.censors.reset_tls_sni import ResetTrafficForTLSSNI
 from tools.censors.resolver_blocklist import ResolverBlocklist
 from tools.censors.spoof_dns import SpoofDNSResponse
+from tools.censors.telegram_mtproto import BlockTelegramMTProto
+from tools.censors.throttle_tls_sni import ThrottleTrafficForTLSSNI
 from tools.gateway.device import NationalInterception
 
 CENSORS: dict[str, type[Censor]] = {
@@ -23,5 +25,7 @@ CENSORS: dict[str, type[Censor]] = {
         ResetTrafficForTLSSNI,
         DropTrafficForTLSSNI,
         BlockpageForHTTPHost,
+        BlockTelegramMTProto,
+        ThrottleTrafficForTLSSNI,
     )
 }

@@ -32,6 +32,8 @@ def run_target(plan: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
         result = telegram.measure(plan["helper"])
     elif kind == "facebook_messenger":
         result = facebook_messenger.measure()
+    elif kind == "mtproto":
+        result = telegram.measure_endpoint(target["url"])
     else:
         raise ValueError(f"unknown probe kind {kind!r}")
     return {

@@ -44,7 +44,7 @@ INVALID_HTTP = "http_invalid_response"
 
 # First four bytes a client never sends: they would read as another protocol
 # (HTTP, TLS) or as an unobfuscated intermediate/padded transport.
-_RESERVED_STARTS = {
+RESERVED_STARTS = {
     b"HEAD",
     b"POST",
     b"GET ",
@@ -68,7 +68,7 @@ def random_init(tag: bytes) -> bytes:
     """A client's 64-byte init (plaintext) carrying ``tag``, drawn as real clients draw it."""
     while True:
         init = bytearray(urandom(INIT_SIZE))
-        if init[0] != 0xEF and bytes(init[:4]) not in _RESERVED_STARTS and any(init[4:8]):
+        if init[0] != 0xEF and bytes(init[:4]) not in RESERVED_STARTS and any(init[4:8]):
             init[TAG_SLICE] = tag
             return bytes(init)
 

@@ -7,12 +7,17 @@ answer from any), ``telegram_web_status`` ("ok" or "blocked") and
 ``telegram_web_failure``. The lab adds ``telegram_mtproto_blocking``: no endpoint
 completed the obfuscated2 + req_pq_multi exchange a real client starts with, which is
 what a DPI that recognises the MTProto transport (kazakhstan.md, section 3) would break.
+
+``measure_endpoint`` is the lab's own check of one more endpoint, ``mtproto://ADDRESS:PORT``
+(an alternative address Telegram gives its clients, say): that exchange alone, reported
+with the same keys.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import urlsplit
 
 from tools.probes import mtproto, netx
 from tools.probes.web_connectivity import measure as web_connectivity
@@ -51,3 +56,23 @@ def outcome(keys: dict[str, Any]) -> str:
     if keys["telegram_web_status"] != "ok":
         blocked.append("telegram_web")
     return "blocked:" + ",".join(blocked) if blocked else "accessible"
+
+
+def measure_endpoint(url: str) -> dict[str, Any]:
+    """A client's first MTProto round trip to the endpoint ``url`` names (``mtproto://ADDRESS:PORT``)."""
+    parts = urlsplit(url)
+    if parts.scheme != "mtproto" or not parts.hostname or parts.port is None:
+        raise ValueError(f"not an mtproto://ADDRESS:PORT url: {url!r}")
+    handshake = mtproto.handshake(parts.hostname, parts.port)
+    keys = {
+        "mtproto_handshakes": [handshake],
+        "telegram_tcp_blocking": handshake["operation"] == "connect" and handshake["failure"] is not None,
+        "telegram_mtproto_blocking": not handshake["ok"],
+    }
+    blocked = [k for k in ("telegram_tcp_blocking", "telegram_mtproto_blocking") if keys[k]]
+    return {
+        "test_name": "mtproto",
+        "input": url,
+        "test_keys": keys,
+        "outcome": "blocked:" + ",".join(blocked) if blocked else "accessible",
+    }

@@ -7,7 +7,11 @@ uses OONI's keys: ``dns_consistency``, ``blocking`` (false, "dns", "tcp_ip",
 "http-failure", "http-diff", or None when the control failed) and ``accessible``; the
 failed operation and its df-007 string say how it failed. When the handshake succeeded
 but the verified chain ends at an interception root the lab was told about, the lab's
-own outcome is ``tls_mitm`` (DESIGN principle 4).
+own outcome is ``tls_mitm`` (DESIGN principle 4). When the page was accessible but its
+TLS handshake (the first of the fetch, ``tls_handshake_time``) took longer than
+``THROTTLED_HANDSHAKE_S``, the lab's outcome is ``throttled``: OONI measured the 2022-23
+throttling of azattyq.org as handshakes over 2 s (kazakhstan.md section 3), while lab
+handshakes take milliseconds. The threshold is absolute, not relative to the control's.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from urllib.parse import urlsplit
 from tools.probes import netx
 
 BODY_PROPORTION = 0.7  # OONI: bodies within 70 % of each other's length match
+THROTTLED_HANDSHAKE_S = 2.0  # lab-specific: an accessible page with a slower TLS handshake is "throttled"
 # Headers every server sends; OONI compares only the uncommon ones.
 COMMON_HEADERS = frozenset(
     {
@@ -157,6 +162,7 @@ def measure(url: str, helper: str, interception_roots: frozenset[str] = frozense
     )
     keys["blocking"], keys["accessible"] = verdict(keys, control)
     keys["tls_chain_root"] = _chain_root(page)
+    keys["tls_handshake_time"] = _handshake_time(page)
     return {
         "test_name": "web_connectivity",
         "input": url,
@@ -173,11 +179,20 @@ def _chain_root(page: netx.Fetch | None) -> str | None:
     return chains[-1][-1]["subject"] if chains else None
 
 
+def _handshake_time(page: netx.Fetch | None) -> float | None:
+    """Seconds the fetch's first TLS handshake took (successful or not), if it made one."""
+    times = [e["t"] for e in (page.events if page else []) if e.get("operation") == "tls_handshake"]
+    return times[0] if times else None
+
+
 def outcome(keys: dict[str, Any], interception_roots: frozenset[str]) -> str:
-    """The matrix cell: "accessible", "tls_mitm", "<blocking>:<failure>" or "unknown"."""
+    """The matrix cell: "accessible", "tls_mitm", "throttled", "<blocking>:<failure>" or "unknown"."""
     if keys["blocking"] is None:
         return "unknown:control_failure"
     if keys["accessible"]:
-        return "tls_mitm" if keys["tls_chain_root"] in interception_roots else "accessible"
+        if keys["tls_chain_root"] in interception_roots:
+            return "tls_mitm"
+        slow = (keys.get("tls_handshake_time") or 0.0) > THROTTLED_HANDSHAKE_S
+        return "throttled" if slow else "accessible"
     failure = keys["http_experiment_failure"] or keys["dns_experiment_failure"] or "none"
     return f"{keys['blocking'] or 'down'}:{failure}"

@@ -23,10 +23,14 @@ def start_control_helper(ctx: ServiceContext, node: str, service: Service) -> li
 
 
 def start_telegram_dc(ctx: ServiceContext, node: str, service: Service) -> list[Readiness]:
+    """DC1-DC5 at their published addresses, and any ``alternatives`` (addresses outside them)."""
     dcs: dict[int, str] = service.params["dcs"]
-    args = [arg for address in dcs.values() for arg in ("--listen", address)]
+    alternatives: tuple[str, ...] = service.params.get("alternatives", ())
+    args = [arg for address in [*dcs.values(), *alternatives] for arg in ("--listen", address)]
     ctx.python(node, "telegram", "tools.services.telegram_dc", *args)
-    return [tcp_ready(node, f"Telegram DC{n}", a, 443) for n, a in sorted(dcs.items())]
+    return [tcp_ready(node, f"Telegram DC{n}", a, 443) for n, a in sorted(dcs.items())] + [
+        tcp_ready(node, "Telegram alternative address", a, 443) for a in alternatives
+    ]
 
 
 def start_install_portal(ctx: ServiceContext, node: str, service: Service) -> list[Readiness]:

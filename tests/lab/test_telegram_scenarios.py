@@ -1,0 +1,83 @@
+"""The Telegram scenarios end to end: every cell of every phase matched, and the OONI keys
+behind the cells: address blocking takes the data centres and web.telegram.org but not
+the alternative address; the MTProto DPI takes the handshake alone, wherever it goes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from tests.lab import support
+from tools.services.base import REPO
+
+SUBSCRIBERS = ("home1", "home2", "mob1", "mob2")
+
+
+def run(name: str, results: Path) -> tuple[dict, dict[tuple[str, str, str], dict[str, Any]]]:
+    """Run scenario ``name``; returns its summary and its records by (phase, client, target)."""
+    proc = subprocess.run(
+        support.scenario_cmd("run", name, "--results", str(results)),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    (run_dir,) = (results / name).iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["matched"] and summary["cells"]
+    assert all(c["match"] for c in summary["cells"]), [c for c in summary["cells"] if not c["match"]]
+    records = {}
+    for line in (run_dir / "measurements.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        records[r["kzlab"]["phase"], r["kzlab"]["client"], r["kzlab"]["target"]] = r
+    assert support.wait_until_clean(summary["run"]) == []
+    return summary, records
+
+
+def failures(record: dict[str, Any]) -> set[tuple[str | None, str | None]]:
+    return {(h["failure"], h["operation"]) for h in record["test_keys"]["mtproto_handshakes"]}
+
+
+def test_telegram_block(tmp_path: Path) -> None:
+    summary, records = run("telegram_block", tmp_path)
+    for client in SUBSCRIBERS:
+        keys = records["address", client, "telegram"]["test_keys"]
+        assert keys["telegram_tcp_blocking"] is True and keys["telegram_http_blocking"] is True
+        assert keys["telegram_mtproto_blocking"] is True
+        assert keys["telegram_web_status"] == "blocked" and keys["telegram_web_failure"] == "generic_timeout_error"
+        alt = records["address", client, "telegram_alt"]
+        assert alt["test_name"] == "mtproto" and failures(alt) == {(None, None)}
+
+        for phase, failure in (("mtproto_dpi", "generic_timeout_error"), ("mtproto_dpi_reset", "connection_reset")):
+            tg = records[phase, client, "telegram"]
+            keys = tg["test_keys"]
+            assert keys["telegram_tcp_blocking"] is False and keys["telegram_http_blocking"] is False
+            assert all(r["ok"] for r in keys["http_requests"])
+            assert keys["telegram_mtproto_blocking"] is True and keys["telegram_web_status"] == "ok"
+            assert failures(tg) == {(failure, "mtproto_handshake")}
+            assert failures(records[phase, client, "telegram_alt"]) == {(failure, "mtproto_handshake")}
+    abroad = [c for c in summary["cells"] if c["client"] == "abroad" or c["target"] == "vk.com"]
+    assert abroad and all(c["observed"] == "accessible" for c in abroad)
+
+
+def test_kz2019_may9(tmp_path: Path) -> None:
+    summary, records = run("kz2019_may9", tmp_path)
+    by_phase: dict[str, set[str]] = {}
+    for cell in summary["cells"]:
+        by_phase.setdefault(cell["phase"], set()).add(cell["observed"])
+    assert by_phase["before"] == by_phase["lifted"] == {"accessible"}
+    for client in SUBSCRIBERS:
+        keys = records["blocking", client, "telegram"]["test_keys"]
+        assert keys["telegram_tcp_blocking"] is True and keys["telegram_web_status"] == "blocked"
+        # Telegram's countermeasure: the alternative address completes the handshake.
+        assert failures(records["blocking", client, "telegram_alt"]) == {(None, None)}
+        for site in ("facebook.com", "instagram.com", "www.youtube.com", "rus.azattyq.org", "vlast.kz"):
+            web = records["blocking", client, site]["test_keys"]
+            assert web["blocking"] == "http-failure" and web["http_experiment_failure"] == "connection_reset"
+            assert web["dns_consistency"] == "consistent"
+        for site in ("vk.com", "twitter.com", "whatsapp.com"):
+            assert records["blocking", client, site]["kzlab"]["outcome"] == "accessible"
+    assert {c["observed"] for c in summary["cells"] if c["client"] == "abroad"} == {"accessible"}

@@ -1,0 +1,102 @@
+"""BlockTrafficForMTProto: a DPI box that recognises Telegram's obfuscated2 transport.
+
+It reads the first data segment of every TCP flow to the listed ports (default 443 and
+80; kernel selection: the client's third packet of the connection, SYN and ACK being
+the first two, if it carries at least 64 bytes of data) and blocks the flow if the
+segment has the properties of an obfuscated2 init (tools/dpi/mtproto.py): 64 bytes or
+more, not TLS, not HTTP, none of the starts a client never draws, and either a protocol
+tag that decrypts with the key the init carries (a direct connection to a data centre:
+certain) or, unless ``require_tag`` is set, bytes that merely look random (a guess).
+``action: drop`` (the default) drops the segment and the rest of the flow, so the
+client's handshake times out; ``action: reset`` also injects a RST to the client.
+
+What it cannot do: the init is random by design, so without ``require_tag`` any
+high-entropy first packet on those ports is blocked too (other fully encrypted
+protocols: Shadowsocks, obfs4, a VPN's own handshake); with it, MTProxy connections
+(whose tag is keyed with the proxy's secret) pass. A fake-TLS MTProxy (``ee`` secrets)
+and Telegram's web clients (MTProto over WebSocket over TLS) look like TLS and pass; an
+init sent in pieces shorter than 64 bytes, or after an empty first segment, is never
+read. Fresh server addresses, Telegram's answer to address blocking, do not help.
+
+Models a candidate, not a measurement: Telegram was "restricted" in Kazakhstan in 2018,
+on 2019-05-09 and in January 2022 by a mechanism that is unconfirmed (kazakhstan.md
+section 3), and the reference reports no measurement of a Kazakh DPI recognising MTProto.
+The censor shows what such a DPI would do, and what the lab's ``telegram_mtproto_blocking`` key
+reports against it, beside the address blocking of Telegram's data centres.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scapy.layers.inet import TCP
+
+from tools.censors.base import CensorError, Decision
+from tools.censors.queue import QueueCensor
+from tools.censors.reset_tls_sni import resets
+from tools.censors.tls_sni import flow_key
+from tools.dpi.mtproto import inspect
+from tools.probes.mtproto import INIT_SIZE
+
+DEFAULT_PORTS = (443, 80)
+ACTIONS = ("drop", "reset")
+FIRST_DATA_PACKET = 3  # SYN, ACK, then the first data segment
+MIN_LENGTH = 20 + 20 + INIT_SIZE  # IP and TCP headers without options, and an init
+
+
+class BlockTelegramMTProto(QueueCensor):
+    name = "BlockTrafficForMTProto"
+    params_allowed = QueueCensor.params_allowed | {"ports", "action", "require_tag"}
+    models = (
+        "kazakhstan.md section 3 (Telegram restricted 2018, 2019-05-09, 2022-01; mechanism unconfirmed: "
+        "protocol DPI is a candidate, not a measured one)"
+    )
+    probe_sees = (
+        "telegram: telegram_mtproto_blocking alone (TCP and HTTP to the data centres and web.telegram.org fine), "
+        "generic_timeout_error (reset: connection_reset) at mtproto_handshake"
+    )
+    circumvention = (
+        "a fake-TLS MTProxy (ee secrets), MTProto over WebSocket/TLS (web clients), an init split below 64 bytes, "
+        "a VPN; not fresh addresses"
+    )
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        ports = params.get("ports", DEFAULT_PORTS)
+        if isinstance(ports, str | int) or not ports or len(ports) > 15:
+            raise CensorError(f"censor {self.name!r}: ports must be a list of 1 to 15 ports")
+        try:
+            self.ports = tuple(int(p) for p in ports)
+        except (TypeError, ValueError):
+            raise CensorError(f"censor {self.name!r}: ports must be numbers") from None
+        if not all(0 < p < 65536 for p in self.ports):
+            raise CensorError(f"censor {self.name!r}: ports must be 1..65535")
+        self.action = params.get("action", "drop")
+        if self.action not in ACTIONS:
+            raise CensorError(f"censor {self.name!r}: action must be one of {', '.join(ACTIONS)}")
+        self.require_tag = bool(params.get("require_tag", False))
+        self._sent: dict[tuple, int] = {}  # offline: packets each flow's client sent (the kernel's connbytes)
+
+    def selection(self) -> list[str]:
+        ports = ",".join(str(p) for p in self.ports)
+        return [
+            f"-p tcp -m multiport --dports {ports} -m connbytes --connbytes {FIRST_DATA_PACKET}:{FIRST_DATA_PACKET} "
+            f"--connbytes-dir original --connbytes-mode packets -m length --length {MIN_LENGTH}:65535"
+        ]
+
+    def selects(self, ip: Any) -> bool:
+        """The offline twin of the kernel selection: the client's third packet, if it is long enough."""
+        if TCP not in ip or ip[TCP].dport not in self.ports:
+            return False
+        key = flow_key(ip)
+        self._sent[key] = self._sent.get(key, 0) + 1
+        return self._sent[key] == FIRST_DATA_PACKET and len(ip) >= MIN_LENGTH
+
+    def decide(self, ip: Any, flows: dict[tuple, str]) -> Decision:
+        seen = inspect(bytes(ip[TCP].payload))
+        if not seen.matched or (self.require_tag and seen.tag is None):
+            flows[flow_key(ip)] = "pass"
+            return Decision(flow="pass")
+        flows[flow_key(ip)] = "block"
+        injected = resets(ip, both=False) if self.action == "reset" else []
+        return Decision("drop", injected, flow="block", note=f"{self.action}: {seen.reason}")

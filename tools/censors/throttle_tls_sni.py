@@ -1,0 +1,137 @@
+"""ThrottleTrafficForTLSSNI: a DPI box that slows the flows of listed SNIs.
+
+On the first data segment of a port-443 flow (kernel selection: one packet per flow),
+if the ClientHello's SNI is on the list (names and, by default, their subdomains) the
+ClientHello is held for ``delay_s`` plus a random part of up to ``jitter_s`` seconds
+(retransmissions of a held ClientHello are dropped) and then let go with the flow
+marked "throttled": the kernel passes the rest of the flow, but the server's packets
+of it (conntrack direction REPLY) are put by iptables CLASSIFY (mangle FORWARD) into a
+tc htb class of ``rate`` on the node's interfaces, so the handshake is late and
+everything after it slow. Other flows are released at once with no mark and leave by
+htb's direct queue, unshaped.
+
+Models the throttling of RFE/RL's sites (azattyq.org) by SNI from 2022-09-27 to 2023-04,
+measured by OONI as TLS handshakes over 2 s with medians over 4 s, and currenttime.tv on
+AS9198 2022-11-20..29; the lab also assumes it for the 2018 evening slowdowns of social
+media, whose mechanism is unconfirmed (kazakhstan.md section 3). How the real box made
+handshakes slow is not published; the lab's hold reproduces the measured handshake
+times and the htb class the slow transfer. The defaults (a hold of 3.9 s plus up to
+0.3 s, 256kbit) give lab handshakes of 3.9-4.7 s, median about 4.1 s, under the lab
+probe's 5 s TLS timeout even with a dozen throttled handshakes at once. The class is one
+per interface, shared by every throttled flow leaving by it; one throttle per node.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from typing import Any
+
+from tools.censors.base import Attachment, CensorError, Decision
+from tools.censors.queue import QueueCensor, marks
+from tools.censors.tls_sni import FIRST_DATA, domains, first_segment_sni, flow_key, selects_first_data
+
+RATE = re.compile(r"^[0-9]+(\.[0-9]+)?(bit|kbit|mbit|gbit|bps|kbps|mbps)$")
+DEFAULTS = {"delay_s": 3.9, "jitter_s": 0.3, "rate": "256kbit"}
+
+
+class ThrottleTrafficForTLSSNI(QueueCensor):
+    name = "ThrottleTrafficForTLSSNI"
+    params_allowed = QueueCensor.params_allowed | {"domains", "subdomains", "delay_s", "jitter_s", "rate"}
+    models = "kazakhstan.md section 3 (OONI: azattyq.org throttled by SNI 2022-09-27..2023-04; 2018 evenings, assumed)"
+    probe_sees = "web_connectivity: accessible, TLS handshake over 2 s (lab outcome throttled)"
+    circumvention = "no or another SNI (domain fronting, ECH), a split ClientHello, a VPN/proxy"
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.domains = domains(params)
+        try:
+            self.delay_s = float(params.get("delay_s", DEFAULTS["delay_s"]))
+            self.jitter_s = float(params.get("jitter_s", DEFAULTS["jitter_s"]))
+        except (TypeError, ValueError):
+            raise CensorError(f"censor {self.name!r}: delay_s and jitter_s must be numbers of seconds") from None
+        if not (0 <= self.delay_s <= 60 and 0 <= self.jitter_s <= 60):
+            raise CensorError(f"censor {self.name!r}: delay_s and jitter_s must be between 0 and 60 seconds")
+        self.rate = str(params.get("rate", DEFAULTS["rate"]))
+        if not RATE.match(self.rate):
+            raise CensorError(f"censor {self.name!r}: rate {self.rate!r} is not a tc rate (e.g. 256kbit)")
+        self.holding: dict[tuple, float] = {}  # flow -> when its held ClientHello is let go (live)
+
+    # -- the decision, live and offline -------------------------------------------------
+
+    def selection(self) -> list[str]:
+        return [FIRST_DATA]
+
+    def selects(self, ip: Any) -> bool:
+        return selects_first_data(ip, 443)
+
+    def decide(self, ip: Any, flows: dict[tuple, str]) -> Decision:
+        key, now = flow_key(ip), time.monotonic()
+        if self.holding.get(key, 0.0) > now:
+            return Decision("drop")  # a retransmission: the held ClientHello goes on later
+        self.holding.pop(key, None)
+        if len(self.holding) > 4096:  # forget flows let go long ago
+            self.holding = {k: t for k, t in self.holding.items() if t > now}
+        _, sni = first_segment_sni(ip)
+        if not self.domains.covers(sni):
+            flows[key] = "pass"
+            return Decision(flow="pass")
+        delay = self.delay_s + random.uniform(0.0, self.jitter_s)
+        flows[key] = "throttle"
+        self.holding[key] = now + delay
+        return Decision(flow="throttle", delay=delay, note=f"throttle: SNI {sni}, +{delay:.2f}s")
+
+    # -- the kernel's part --------------------------------------------------------------
+
+    def flow_mark(self, flow: str, index: int) -> int:
+        done, shaped = marks(index)  # this censor blocks nothing: its second bit means "throttled"
+        return done | shaped if flow == "throttle" else done
+
+    def rules(self, index: int) -> list[list[str]]:
+        return [r for r in super().rules(index) if r[-1] != "DROP"]  # no blocked flows to drop
+
+    def attach(self, at: Attachment) -> None:
+        self.host, self.index = at.host, at.index
+        self.handle, self.mangle = f"{0x7A00 + at.index % 256:x}", f"KZT{at.index}"
+        self.interfaces = [i for i in at.host.intfNames() if i != "lo"]
+        _, shaped = marks(at.index)
+        commands = []
+        for intf in self.interfaces:
+            commands += [
+                f"tc qdisc add dev {intf} root handle {self.handle}: htb default 0 direct_qlen 1000",
+                f"tc class add dev {intf} parent {self.handle}: classid {self.handle}:1 htb "
+                f"rate {self.rate} ceil {self.rate}",
+            ]
+        commands += [
+            f"iptables -w -t mangle -N {self.mangle}",
+            f"iptables -w -t mangle -A {self.mangle} -m connmark --mark {shaped:#x}/{shaped:#x} "
+            f"-m conntrack --ctdir REPLY -j CLASSIFY --set-class {self.handle}:1",
+            f"iptables -w -t mangle -I FORWARD -j {self.mangle}",
+        ]
+        try:
+            for command in commands:
+                out = at.host.cmd(f"{command} 2>&1; echo rc=$?").strip()
+                if not out.endswith("rc=0"):
+                    raise RuntimeError(f"censor {self.name} on {at.host.name}: {command}: {out}")
+            super().attach(at)
+        except BaseException:
+            self._remove()
+            raise
+
+    def detach(self) -> None:
+        super().detach()
+        self._remove()
+
+    def _remove(self) -> None:
+        """Remove the mangle chain and this censor's qdiscs (only its own)."""
+        if self.host is None:
+            return
+        for intf in self.interfaces:
+            if f"qdisc htb {self.handle}: root" in self.host.cmd(f"tc qdisc show dev {intf} root"):
+                self.host.cmd(f"tc qdisc del dev {intf} root")
+        self.host.cmd(
+            f"iptables -w -t mangle -D FORWARD -j {self.mangle}; "
+            f"iptables -w -t mangle -F {self.mangle}; iptables -w -t mangle -X {self.mangle}"
+        )
+        self.host = None
