@@ -1,14 +1,18 @@
 """``make bench``: every benchmark, each against a baseline measured in the same run.
 
 python -m bench                    # every benchmark in turn, each with its own defaults
-python -m bench NAME [ARGS ...]    # one benchmark (startup, interception) with its arguments
+python -m bench NAME [ARGS ...]    # one benchmark (startup, interception, censor_throughput) with its arguments
 """
 
 import sys
 
-from bench import interception, startup
+from bench import censor_throughput, interception, startup
 
-BENCHMARKS = {"startup": startup.main, "interception": interception.main}
+BENCHMARKS = {
+    "startup": startup.main,
+    "interception": interception.main,
+    "censor_throughput": censor_throughput.main,
+}
 
 
 def main(argv: list[str]) -> int:
