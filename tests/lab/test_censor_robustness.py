@@ -151,12 +151,12 @@ def index_of(lab: LabSession, key: str) -> int:
 # Known bugs of tools/censors (see each test): a test that meets one ends as XFAIL with
 # the reason, after every other check has passed; once the bug is fixed it passes.
 LOOP_BUG = (
-    "known bug: a queued packet conntrack does not track loops between the kernel and the engine forever"
+    "regression: a queued packet conntrack does not track loops between the kernel and the engine forever"
     " (engine.py verdict: set_mark + repeat; queue.py rules: the mark is saved only on a connection): {busy}"
 )
-DETACH_BUG = "known bug: QueueCensor.detach (tools/censors/queue.py) leaves a killed engine's chain in gw: {left}"
+DETACH_BUG = "regression: QueueCensor.detach (tools/censors/queue.py) leaves a killed engine's chain in gw: {left}"
 MARK_BUG = (
-    "known bug: marks(index) in tools/censors/queue.py reuses a slot every 12 attachments: the censor attached"
+    "regression: marks(index) in tools/censors/queue.py reuses a slot every 12 attachments: the censor attached"
     " 12th after another sees flows that one passed as its own passed flows (RETURN) and never decides them"
 )
 
@@ -385,10 +385,8 @@ def test_fuzz_every_blocking_censor_at_once(lab: LabSession) -> None:
             lab.detach(key)
         left = remove_chains(lab)
     assert not engines(lab)
-    if busy:
-        pytest.xfail(LOOP_BUG.format(busy=f"packets queued in 2 s with no traffic: {busy}"))
-    if left:
-        pytest.xfail(DETACH_BUG.format(left=left))
+    assert not busy, LOOP_BUG.format(busy=f"packets queued in 2 s with no traffic: {busy}")
+    assert not left, DETACH_BUG.format(left=left)
 
 
 def fuzz_and_check(lab: LabSession, plan: list[tuple[str, str, str, dict[str, Any]]]) -> None:
@@ -439,17 +437,15 @@ def fuzz_and_check(lab: LabSession, plan: list[tuple[str, str, str, dict[str, An
     assert lab.run(CLIENT, "dig +short +time=3 @8.8.8.8 facebook.com A").out.split()[:1] == ["104.244.46.244"]
     assert "NXDOMAIN" in lab.run(CLIENT, "dig +time=3 instagram.com A").out  # the ISP resolver's blocklist
     assert lab.run(CLIENT, "dig +short +time=3 @8.8.8.8 vk.com A").out.split() == [VK_ADDR]
-    drop_chain = next(
-        line.split()[1] for line in lab.run("gw", "iptables -w -S").out.splitlines() if line.startswith("-N KZD")
-    )
-    before_drop = _counter(lab, drop_chain)
+    before_drop = _dropped(lab)
     lab.run(CLIENT, f"curl -s --max-time 2 https://{UNUSED_FB}/")
-    assert _counter(lab, drop_chain) > before_drop  # the address censor still drops its /32
+    assert _dropped(lab) > before_drop  # the address censor still drops its /32
 
 
-def _counter(lab: LabSession, chain: str) -> int:
-    lines = lab.run("gw", f"iptables -w -L {chain} -v -n -x").out.splitlines()[2:]
-    return sum(int(line.split()[0]) for line in lines if line.strip())
+def _dropped(lab: LabSession) -> int:
+    """Packets the address censor's nftables rule has dropped (its counter)."""
+    out = lab.run("gw", "nft list ruleset").out
+    return sum(int(n) for n in re.findall(r"counter packets (\d+) bytes \d+ drop", out))
 
 
 # -- 2. fail open, fail closed ----------------------------------------------------------
@@ -486,8 +482,7 @@ def test_fail_open_when_the_engine_dies(lab: LabSession) -> None:
     assert rc == 0 and out_line.startswith("200 "), (rc, out_line)  # fail open: no reset any more
     lab.detach("open")
     left = remove_chains(lab)  # detach only signals the engine, which removes its chain on the way out
-    if left:
-        pytest.xfail(DETACH_BUG.format(left=left))
+    assert not left, DETACH_BUG.format(left=left)
 
 
 def test_fail_closed_when_the_engine_dies(lab: LabSession) -> None:
@@ -506,8 +501,9 @@ def test_fail_closed_when_the_engine_dies(lab: LabSession) -> None:
     lab.detach("closed")
     left = remove_chains(lab)
     assert curl(lab, CLIENT, "https://vk.com/")[0] == 0
-    if left:  # without the removal by hand, every new HTTPS flow through gw would stay dropped
-        pytest.xfail(DETACH_BUG.format(left=left))
+    assert not left, (  # without removal, every new HTTPS flow through gw would stay dropped
+        DETACH_BUG.format(left=left)
+    )
 
 
 # -- 3. the bugs the fuzz found, each alone ------------------------------------------------
@@ -538,8 +534,9 @@ def test_a_packet_conntrack_does_not_track_is_decided_once(lab: LabSession) -> N
     left = remove_chains(lab)
     assert resets >= 1
     assert curl(lab, CLIENT, "https://vk.com/")[0] == 0
-    if busy.get(queue, 0) > 20:
-        pytest.xfail(LOOP_BUG.format(busy=f"one packet: {busy[queue]} times through queue {queue} in 2 s"))
+    assert not (busy.get(queue, 0) > 20), LOOP_BUG.format(
+        busy=f"one packet: {busy[queue]} times through queue {queue} in 2 s"
+    )
     assert not left, DETACH_BUG.format(left=left)
 
 
@@ -560,6 +557,5 @@ def test_censors_attached_twelve_apart_keep_their_own_marks(lab: LabSession) -> 
         lab.detach("twelfth")
         lab.detach("first")
     assert not remove_chains(lab)
-    if facebook == 0:
-        pytest.xfail(MARK_BUG)
+    assert facebook != 0, MARK_BUG
     assert facebook in (35, 56)  # the first censor still resets facebook.com

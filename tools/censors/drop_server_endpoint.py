@@ -1,7 +1,8 @@
 """DropTrafficForServerEndpoint: address blocking, all in the kernel.
 
 Packets to the listed addresses or prefixes (optionally only some ports and a protocol)
-are dropped where the censor sits; connections time out. This is what IP blocking of
+are dropped where the censor sits (an nftables set: one lookup per packet, whatever
+the list's length); connections time out. This is what IP blocking of
 Telegram targets (its published data-centre blocks, 149.154.160.0/20, 91.108.4.0/22,
 91.108.56.0/22, ..., as Russia did in 2018) and what blocking Facebook's AS32934
 prefixes looks like (kazakhstan.md section 3); as ooni/netem's
@@ -38,26 +39,31 @@ class DropTrafficForServerEndpoint(Censor):
         if self.protocol not in ("tcp", "udp", "all"):
             raise CensorError(f"censor {self.name!r}: protocol must be tcp, udp or all")
 
-    def _rules(self) -> list[list[str]]:
-        rules = []
-        for net in self.networks:
-            base = ["-d", str(net)] + ([] if self.protocol == "all" else ["-p", self.protocol])
-            for port in self.ports or [None]:
-                rules.append(base + (["--dport", str(port)] if port else []) + ["-j", "DROP"])
-        return rules
+    def _ruleset(self, table: str) -> str:
+        """An nftables table of the node's own: one interval set of the blocked prefixes,
+        matched by a single rule, so 1,000 prefixes cost a lookup, not 1,000 rules."""
+        elements = ", ".join(str(n) for n in self.networks)
+        match = "" if self.protocol == "all" else f"meta l4proto {self.protocol} "
+        if self.ports:
+            match += f"{self.protocol} dport {{ {', '.join(map(str, self.ports))} }} "
+        return (
+            f"table ip {table} {{\n"
+            f"  set blocked {{ type ipv4_addr; flags interval; auto-merge; elements = {{ {elements} }} }}\n"
+            f"  chain forward {{ type filter hook forward priority -5; ip daddr @blocked {match}counter drop; }}\n"
+            "}\n"
+        )
 
     def attach(self, at: Attachment) -> None:
-        self.host, self.chain = at.host, f"KZD{at.index}"
-        commands = [["-N", self.chain]] + [["-A", self.chain, *r] for r in self._rules()]
-        commands.append(["-I", "FORWARD", "-j", self.chain])
-        for args in commands:
-            at.host.cmd("iptables -w " + " ".join(args))
+        self.host, self.table = at.host, f"kzlab_drop{at.index}"
+        path = at.workdir / "ruleset.nft"
+        path.write_text(self._ruleset(self.table))
+        out = at.host.cmd(f"nft -f {path} 2>&1; echo rc=$?").strip()
+        if not out.endswith("rc=0"):
+            raise RuntimeError(f"censor {self.name} on {at.host.name}: nft: {out}")
 
     def detach(self) -> None:
         if self.host is not None:
-            self.host.cmd(
-                f"iptables -w -D FORWARD -j {self.chain}; iptables -w -F {self.chain}; iptables -w -X {self.chain}"
-            )
+            self.host.cmd(f"nft delete table ip {self.table}")
             self.host = None
 
     def selects(self, ip: Any) -> bool:

@@ -36,9 +36,16 @@ def _iptables(args: list[str], check: bool = True) -> None:
 
 
 def remove_rules(censor: QueueCensor, index: int) -> None:
-    chain = censor.chain(index)
-    for args in (["-D", "FORWARD", "-j", chain], ["-F", chain], ["-X", chain]):
+    for args in censor.cleanup(index):
         _iptables(args, check=False)
+
+
+class _Forgetful(dict):
+    """Live, decided flows are the kernel's business (connection marks): the engine keeps
+    no per-flow memory, so it does not grow with the flows it has seen."""
+
+    def __setitem__(self, key: object, value: object) -> None:
+        pass
 
 
 def _flow_key(ip: Any) -> tuple:
@@ -49,7 +56,7 @@ def _flow_key(ip: Any) -> tuple:
 def serve(censor: QueueCensor, index: int, log_path: Path, stop: threading.Event) -> None:
     """The live loop: one decision per queued packet, verdicts and injections."""
 
-    flows: dict[tuple, str] = {}
+    flows: dict[tuple, str] = _Forgetful()
     held: list[tuple[float, int, Any, Decision]] = []  # (due, order, packet, decision): delayed verdicts
     order = itertools.count()
     injector = Injector()
@@ -57,7 +64,9 @@ def serve(censor: QueueCensor, index: int, log_path: Path, stop: threading.Event
 
     def verdict(pkt: Any, decision: Decision) -> None:
         if decision.flow:
-            pkt.set_mark(censor.flow_mark(decision.flow, index))
+            # Add this censor's bit to the packet's mark: replacing it would erase another
+            # censor's decision and send the packet back and forth between the two.
+            pkt.set_mark(pkt.get_mark() | censor.flow_mark(decision.flow, index))
             pkt.repeat()  # back through the chain: the mark is saved on the connection
         elif decision.verdict == "drop":
             pkt.drop()

@@ -27,11 +27,15 @@ from tools.services.base import REPO
 READY_TIMEOUT = 20.0
 
 
+MAX_ATTACHED = 12  # censors with their own mark bits at once (the lab hands out 1..12)
+
+
 def marks(index: int) -> tuple[int, int]:
-    """(DONE, BLOCK) connection-mark bits of the censor attached with ``index``; bits 0-1
-    belong to the interception device."""
-    slot = index % 12
-    return 1 << (2 * slot + 4), 1 << (2 * slot + 5)
+    """(DONE, BLOCK) connection-mark bits of the censor attached with ``index`` (1..12);
+    bits 0-1 belong to the interception device."""
+    if not 1 <= index <= MAX_ATTACHED:
+        raise ValueError(f"censor index {index} outside 1..{MAX_ATTACHED}")
+    return 1 << (2 * index + 2), 1 << (2 * index + 3)
 
 
 class QueueCensor(Censor):
@@ -57,14 +61,23 @@ class QueueCensor(Censor):
             f"-N {chain}",
             f"-A {chain} -m mark --mark {block:#x}/{block:#x} -j CONNMARK --save-mark --nfmask {block:#x} "
             f"--ctmask {block:#x}",
+            # The packet's own mark too: a packet conntrack does not track (SYN+FIN, say) has no
+            # connection to carry the mark and would go round the queue for ever.
+            f"-A {chain} -m mark --mark {block:#x}/{block:#x} -j DROP",
             f"-A {chain} -m connmark --mark {block:#x}/{block:#x} -j DROP",
             f"-A {chain} -m mark --mark {done:#x}/{done:#x} -j CONNMARK --save-mark --nfmask {done:#x} "
             f"--ctmask {done:#x}",
+            f"-A {chain} -m mark --mark {done:#x}/{done:#x} -j RETURN",
             f"-A {chain} -m connmark --mark {done:#x}/{done:#x} -j RETURN",
         ]
         out += [f"-A {chain} {match} -j NFQUEUE {' '.join(queue)}" for match in self.selection()]
         out.append(f"-I FORWARD -j {chain}")
         return [r.split() for r in out]
+
+    def cleanup(self, index: int) -> list[list[str]]:
+        """iptables arguments that remove what ``rules`` installed (errors ignored)."""
+        chain = self.chain(index)
+        return [["-D", "FORWARD", "-j", chain], ["-F", chain], ["-X", chain]]
 
     def attach(self, at: Attachment) -> None:
         self.host = at.host
@@ -89,6 +102,8 @@ class QueueCensor(Censor):
             raise RuntimeError(f"censor {self.name} did not start on {at.host.name}: see {at.workdir}/engine.log")
 
     def detach(self) -> None:
+        """Stop the engine (it removes its rules) and remove them here too, in case it had
+        died first: a killed fail-closed censor must not keep dropping after detach."""
         if getattr(self, "proc", None) is not None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -96,3 +111,7 @@ class QueueCensor(Censor):
             except subprocess.TimeoutExpired:
                 self.proc.kill()
             self.proc = None
+        if self.host is not None:
+            self.host.cmd(
+                "; ".join("iptables -w " + " ".join(args) + " 2>/dev/null" for args in self.cleanup(self.index))
+            )

@@ -18,8 +18,8 @@ from scapy.layers.dns import DNS, DNSRR
 from scapy.layers.inet import IP, UDP
 
 from tools.censors.base import Decision
-from tools.censors.matching import DomainList
 from tools.censors.queue import QueueCensor
+from tools.censors.tls_sni import domains
 
 # An unassigned address in another company's block (Twitter's; the GFW's forged answers
 # point at such addresses): routed, then silently dropped, so connections time out.
@@ -44,7 +44,7 @@ class SpoofDNSResponse(QueueCensor):
         if dns.qr != 0 or not dns.qd:
             return Decision()
         qname = dns.qd[0].qname.decode(errors="replace").rstrip(".")
-        listed = DomainList.of(self.params.get("domains", ()), bool(self.params.get("subdomains", True)))
+        listed = domains(self.params)
         if not listed.covers(qname) or dns.qd[0].qtype != 1:
             return Decision()
         record = DNSRR(rrname=dns.qd[0].qname, type="A", ttl=300, rdata=self.params.get("address", BOGUS))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from scapy.layers.inet import TCP
@@ -31,4 +32,11 @@ def flow_key(ip: Any) -> tuple:
 
 
 def domains(params: dict[str, Any]) -> DomainList:
-    return DomainList.of(params.get("domains", ()), bool(params.get("subdomains", True)))
+    """The censor's list, built once per list (a decision must not rebuild 1,000 names)."""
+    names = params.get("domains", ())
+    return _domain_list(names if isinstance(names, str) else tuple(names), bool(params.get("subdomains", True)))
+
+
+@functools.lru_cache(maxsize=64)
+def _domain_list(names: str | tuple[str, ...], subdomains: bool) -> DomainList:
+    return DomainList.of(names, subdomains)

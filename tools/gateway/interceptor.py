@@ -185,7 +185,7 @@ class Interceptor:
 
     def _pass(self, key: tuple, flow: Flow, sni: str | None, reason: str) -> None:
         for held in flow.held:
-            held.set_mark(rules.MARK_PASS)
+            held.set_mark(held.get_mark() | rules.MARK_PASS)
             held.accept()
         flow.held.clear()
         flow.state = "done"

@@ -18,6 +18,7 @@ from mininet.net import Mininet
 from mininet.node import Node
 
 from tools.censors.base import Attachment, Censor
+from tools.censors.queue import MAX_ATTACHED
 from tools.services.base import Readiness, ServiceContext
 from tools.services.pki import CertificateAuthority, pem
 from tools.services.registry import STARTERS
@@ -41,7 +42,7 @@ class Lab:
     censors: dict[str, Censor] = field(default_factory=dict)
     captures: list[subprocess.Popen] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
-    attached_count: int = 0
+    indices: dict[str, int] = field(default_factory=dict)  # each attached censor's mark slot
 
     def host(self, name: str) -> Node:
         assert self.net is not None
@@ -87,12 +88,15 @@ class Lab:
     def attach(self, key: str, censor: Censor, node: str) -> None:
         workdir = self.rundir / "censors" / key
         workdir.mkdir(parents=True, exist_ok=True)
-        self.attached_count += 1
-        at = Attachment(self.host(node), workdir, self.rundir, self.named_dir, self.model, self.attached_count)
+        free = sorted(set(range(1, MAX_ATTACHED + 1)) - set(self.indices.values()))
+        if not free:
+            raise LabError(f"censor {key}: {MAX_ATTACHED} censors are attached already")
+        at = Attachment(self.host(node), workdir, self.rundir, self.named_dir, self.model, free[0])
         censor.attach(at)
-        self.censors[key] = censor
+        self.censors[key], self.indices[key] = censor, free[0]
 
     def detach(self, key: str) -> None:
+        self.indices.pop(key)
         self.censors.pop(key).detach()
 
     def capture(self, node: str, neighbour: str, directory: Path) -> Path:
