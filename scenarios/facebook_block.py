@@ -44,12 +44,16 @@ SCENARIO = Scenario(
     topology_params={"public_dns": ("mob2",)},
     targets=TARGETS,
     phases=(
-        Phase("before", at="no censor (warms the ISP resolver's cache)"),
+        Phase(
+            "before",
+            at="the dummy censor at gw: the negative control (and the ISP resolver's cache warms)",
+            steps=(Step("attach", "control", "dummy", "gw"),),
+        ),
         mechanism(
             "resolver_blocklist", "ResolverBlocklist", "resolver", DOMAINS,
             cells(ISP_DNS, FB, "dns:dns_nxdomain_error")
             | cells(ISP_DNS, ["facebook_messenger"], "blocked:facebook_dns_blocking"),
-            None,
+            "control",
         ),
         mechanism(
             "dns_injection", "SpoofDNSResponse", "gw", DOMAINS,

@@ -166,3 +166,10 @@ def test_catalogue_is_current() -> None:
     assert (REPO / "docs" / "censors.md").read_text() == render()
     for name in CENSORS:
         assert f"## {name}" in render()
+
+
+def test_reset_as_an_on_path_tap_lets_the_hello_through() -> None:
+    """tap: the ClientHello is not dropped (a tap only sees copies); the RST races it."""
+    v = verdicts("ResetTrafficForTLSSNI", domains=["facebook.com"], tap=True)
+    assert v[4] == ("accept", 1, "reset (tap): SNI facebook.com")
+    assert v[5][0] == "accept"  # the flow is not blocked by the tap

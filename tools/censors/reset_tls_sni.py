@@ -3,7 +3,9 @@
 On the first data segment of a port-443 flow (kernel selection: one packet per flow),
 if the ClientHello's SNI is on the list (names and, by default, their subdomains) it
 drops the ClientHello, injects a RST to the client (and with ``direction: both`` to the
-server), and the kernel drops the rest of the flow. Models the SNI-based blocking the
+server), and the kernel drops the rest of the flow. With ``tap: true`` it is an on-path
+tap, as the Great Firewall is: it cannot drop, lets the ClientHello through and only races
+the server with its RSTs (which the client takes first, being nearer). Models the SNI-based blocking the
 lab offers for Facebook and Telegram in 2018-2022, whose exact mechanism is unconfirmed
 (kazakhstan.md section 3); as ooni/netem's DPIResetTrafficForTLSSNI.
 """
@@ -34,7 +36,7 @@ def resets(ip: Any, both: bool) -> list[Any]:
 
 class ResetTrafficForTLSSNI(QueueCensor):
     name = "ResetTrafficForTLSSNI"
-    params_allowed = QueueCensor.params_allowed | {"domains", "subdomains", "direction"}
+    params_allowed = QueueCensor.params_allowed | {"domains", "subdomains", "direction", "tap"}
     models = "kazakhstan.md section 3 (SNI-based blocking; reset variant, mechanism unconfirmed)"
     probe_sees = 'web_connectivity: blocking "http-failure", connection_reset at tls_handshake'
     circumvention = (
@@ -53,6 +55,9 @@ class ResetTrafficForTLSSNI(QueueCensor):
         if not domains(self.params).covers(sni):
             flows[flow_key(ip)] = "pass"
             return Decision(flow="pass")
-        flows[flow_key(ip)] = "block"
         both = self.params.get("direction", "client") == "both"
+        if self.params.get("tap"):  # on-path tap: it sees a copy, cannot drop, only races with RSTs
+            flows[flow_key(ip)] = "pass"
+            return Decision("accept", resets(ip, both), flow="pass", note=f"reset (tap): SNI {sni}")
+        flows[flow_key(ip)] = "block"
         return Decision("drop", resets(ip, both), flow="block", note=f"reset: SNI {sni}")
