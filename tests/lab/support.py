@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -24,6 +25,15 @@ VOLATILE_SYSCTLS = re.compile(
 
 def scenario_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "scenarios", *args]
+
+
+def run_scenario(name: str, results: Path) -> tuple[subprocess.CompletedProcess, dict, Path]:
+    """``python -m scenarios run NAME --results RESULTS``: the process, summary.json and the run's directory."""
+    proc = subprocess.run(
+        scenario_cmd("run", name, "--results", str(results)), cwd=REPO, capture_output=True, text=True, timeout=600
+    )
+    (run_dir,) = (results / name).iterdir()
+    return proc, json.loads((run_dir / "summary.json").read_text()), run_dir
 
 
 def start(*args: str, stdin: int | None = subprocess.DEVNULL) -> subprocess.Popen:

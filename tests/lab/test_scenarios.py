@@ -12,17 +12,7 @@ import pytest
 from tests.lab import support
 from tools.services.base import REPO
 
-
-def run(name: str, results: Path) -> tuple[subprocess.CompletedProcess, dict, Path]:
-    proc = subprocess.run(
-        support.scenario_cmd("run", name, "--results", str(results)),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    (run_dir,) = (results / name).iterdir()
-    return proc, json.loads((run_dir / "summary.json").read_text()), run_dir
+run = support.run_scenario
 
 
 @pytest.mark.parametrize("name", ["kz2019_certificate", "kz2020_nursultan"])

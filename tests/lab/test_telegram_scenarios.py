@@ -5,28 +5,18 @@ the alternative address; the MTProto DPI takes the handshake alone, wherever it 
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from tests.lab import support
-from tools.services.base import REPO
 
 SUBSCRIBERS = ("home1", "home2", "mob1", "mob2")
 
 
 def run(name: str, results: Path) -> tuple[dict, dict[tuple[str, str, str], dict[str, Any]]]:
     """Run scenario ``name``; returns its summary and its records by (phase, client, target)."""
-    proc = subprocess.run(
-        support.scenario_cmd("run", name, "--results", str(results)),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc, summary, run_dir = support.run_scenario(name, results)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    (run_dir,) = (results / name).iterdir()
-    summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["matched"] and summary["cells"]
     assert all(c["match"] for c in summary["cells"]), [c for c in summary["cells"] if not c["match"]]
     records = {}

@@ -6,27 +6,17 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.lab import support
-from tools.services.base import REPO
 
 
 @pytest.mark.parametrize("name", ["throttle_2022", "evening_2018"])
 def test_throttled_cells_have_slow_handshakes_and_no_others(name: str, tmp_path: Path) -> None:
-    proc = subprocess.run(
-        support.scenario_cmd("run", name, "--results", str(tmp_path)),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc, summary, run_dir = support.run_scenario(name, tmp_path)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    (run_dir,) = (tmp_path / name).iterdir()
-    summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["matched"] and all(c["match"] for c in summary["cells"])
     throttled, fast = [], []
     for line in (run_dir / "measurements.jsonl").read_text().splitlines():

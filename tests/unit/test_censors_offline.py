@@ -5,7 +5,6 @@ ClientHellos are what Python's OpenSSL client sends."""
 
 from __future__ import annotations
 
-import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from scapy.layers.dns import DNS, DNSQR
 from scapy.layers.inet import IP, TCP, UDP
 from scapy.utils import wrpcap
 
+from tests.unit.samples import client_hello
 from tools.censors.base import CensorError
 from tools.censors.catalogue import render
 from tools.censors.matching import DomainList
@@ -24,14 +24,6 @@ from tools.services.base import REPO
 from topologies.internet import FACEBOOK_PREFIXES
 
 CLIENT, FB, VK = "95.56.1.1", "157.240.241.35", "87.240.132.72"
-
-
-def client_hello(sni: str) -> bytes:
-    ctx = ssl.create_default_context()
-    obj = ctx.wrap_bio(ssl.MemoryBIO(), out := ssl.MemoryBIO(), server_hostname=sni)
-    with pytest.raises(ssl.SSLWantReadError):
-        obj.do_handshake()
-    return out.read()
 
 
 def tls_flow(dst: str, sni: str, sport: int) -> list:

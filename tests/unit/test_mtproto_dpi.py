@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import ssl
 
 import pytest
 from scapy.layers.inet import IP, TCP
 
+from tests.unit.samples import client_hello
 from tools.censors.base import CensorError
 from tools.censors.offline import grade
 from tools.censors.registry import CENSORS
@@ -25,14 +25,6 @@ from tools.probes import mtproto
 SAMPLES = 300  # per framing: the init is random, so check many
 CLIENT, DC2, VK = "95.56.1.1", "149.154.167.51", "87.240.132.72"
 POST = b"POST / HTTP/1.1\r\nHost: 149.154.167.51\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-
-
-def client_hello(sni: str) -> bytes:
-    ctx = ssl.create_default_context()
-    obj = ctx.wrap_bio(ssl.MemoryBIO(), out := ssl.MemoryBIO(), server_hostname=sni)
-    with pytest.raises(ssl.SSLWantReadError):
-        obj.do_handshake()
-    return out.read()
 
 
 def proxy_init(secret: bytes) -> bytes:

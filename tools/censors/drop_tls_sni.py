@@ -13,7 +13,7 @@ from typing import Any
 
 from tools.censors.base import Decision
 from tools.censors.queue import QueueCensor
-from tools.censors.tls_sni import FIRST_DATA, domains, first_segment_sni, flow_key, selects_first_data
+from tools.censors.tls_sni import FIRST_DATA, selects_first_data, sni_decision
 
 
 class DropTrafficForTLSSNI(QueueCensor):
@@ -30,9 +30,4 @@ class DropTrafficForTLSSNI(QueueCensor):
         return selects_first_data(ip, 443)
 
     def decide(self, ip: Any, flows: dict[tuple, str]) -> Decision:
-        _, sni = first_segment_sni(ip)
-        if not domains(self.params).covers(sni):
-            flows[flow_key(ip)] = "pass"
-            return Decision(flow="pass")
-        flows[flow_key(ip)] = "block"
-        return Decision("drop", flow="block", note=f"drop: SNI {sni}")
+        return sni_decision(ip, flows, self.params, lambda sni: Decision("drop", flow="block", note=f"drop: SNI {sni}"))

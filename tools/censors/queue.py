@@ -16,13 +16,12 @@ dropped. The engine (engine.py) runs inside the node and does the queue's work.
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from abc import abstractmethod
 
 from tools.censors.base import Attachment, Censor
-from tools.services.base import REPO
+from tools.services.base import REPO, stop_process
 
 READY_TIMEOUT = 20.0
 
@@ -105,11 +104,7 @@ class QueueCensor(Censor):
         """Stop the engine (it removes its rules) and remove them here too, in case it had
         died first: a killed fail-closed censor must not keep dropping after detach."""
         if getattr(self, "proc", None) is not None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+            stop_process(self.proc)
             self.proc = None
         if self.host is not None:
             self.host.cmd(

@@ -18,7 +18,7 @@ from scapy.layers.inet import IP, TCP
 
 from tools.censors.base import Decision
 from tools.censors.queue import QueueCensor
-from tools.censors.tls_sni import FIRST_DATA, domains, first_segment_sni, flow_key, selects_first_data
+from tools.censors.tls_sni import FIRST_DATA, selects_first_data, sni_decision
 
 
 def resets(ip: Any, both: bool) -> list[Any]:
@@ -51,13 +51,10 @@ class ResetTrafficForTLSSNI(QueueCensor):
         return selects_first_data(ip, 443)
 
     def decide(self, ip: Any, flows: dict[tuple, str]) -> Decision:
-        _, sni = first_segment_sni(ip)
-        if not domains(self.params).covers(sni):
-            flows[flow_key(ip)] = "pass"
-            return Decision(flow="pass")
-        both = self.params.get("direction", "client") == "both"
+        return sni_decision(ip, flows, self.params, lambda sni: self._reset(ip, sni))
+
+    def _reset(self, ip: Any, sni: str) -> Decision:
+        rsts = resets(ip, self.params.get("direction", "client") == "both")
         if self.params.get("tap"):  # on-path tap: it sees a copy, cannot drop, only races with RSTs
-            flows[flow_key(ip)] = "pass"
-            return Decision("accept", resets(ip, both), flow="pass", note=f"reset (tap): SNI {sni}")
-        flows[flow_key(ip)] = "block"
-        return Decision("drop", resets(ip, both), flow="block", note=f"reset: SNI {sni}")
+            return Decision("accept", rsts, flow="pass", note=f"reset (tap): SNI {sni}")
+        return Decision("drop", rsts, flow="block", note=f"reset: SNI {sni}")

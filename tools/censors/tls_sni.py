@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from scapy.layers.inet import TCP
 
+from tools.censors.base import Decision
 from tools.censors.matching import DomainList
 from tools.dpi.tls import parse_client_hello
 
@@ -25,6 +27,20 @@ def selects_first_data(ip: Any, port: int, flows: dict[tuple, str] | None = None
     if TCP not in ip or ip[TCP].dport != port or len(ip) <= 80:
         return False
     return flows is None or flow_key(ip) not in flows
+
+
+def sni_decision(
+    ip: Any, flows: dict[tuple, str], params: dict[str, Any], listed: Callable[[str], Decision]
+) -> Decision:
+    """The SNI censors' shared step: an unlisted (or unreadable) SNI passes the flow for
+    good; a listed one gets ``listed(sni)``, recorded as the flow's fate."""
+    _, sni = first_segment_sni(ip)
+    if not domains(params).covers(sni):
+        flows[flow_key(ip)] = "pass"
+        return Decision(flow="pass")
+    decision = listed(sni)
+    flows[flow_key(ip)] = decision.flow or "pass"
+    return decision
 
 
 def flow_key(ip: Any) -> tuple:

@@ -13,14 +13,13 @@ the 2020 mobile operators did).
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 
 from tools.censors.base import Attachment, Censor, CensorError
 from tools.gateway.national_ca import GENERATIONS, ca_dir, wait_ready
 from tools.gateway.targets import TARGETS
-from tools.services.base import REPO
+from tools.services.base import REPO, stop_process
 
 READY_TIMEOUT = 20.0
 
@@ -76,9 +75,5 @@ class NationalInterception(Censor):
 
     def detach(self) -> None:
         if self.proc is not None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+            stop_process(self.proc)
             self.proc = None

@@ -58,6 +58,17 @@ class ServiceContext:
         return self.spawn(node, kind, [sys.executable, "-u", "-m", module, *args])
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM a process the lab started (by its Popen), SIGKILL it if it lingers."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @dataclass(frozen=True)
 class Readiness:
     """A shell command, run inside ``node``, that exits 0 once a service answers."""
