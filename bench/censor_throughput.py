@@ -44,9 +44,9 @@ import random
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
+from bench.results import write
 from tools.censors.registry import CENSORS
 from tools.gateway.targets import TARGETS_2019
 from tools.lab.session import LabSession, LabSessionError
@@ -316,23 +316,13 @@ def iperf(lab: LabSession, seconds: int) -> dict[str, Any]:
 # (its own source port), with a window of flows in flight; a flow is answered when an RST
 # comes back for it. Prints one JSON line.
 REPLAY = r"""
-import json, random, select, socket, ssl, sys, time
+import json, random, select, socket, sys, time
 from scapy.all import IP, TCP, Raw
+from tools.dpi.tls import client_hello as hello
 
 cfg = json.loads(sys.argv[1])
 rng = random.Random(cfg["seed"])
 
-
-def hello(name):
-    ctx = ssl.create_default_context()
-    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    obj = ctx.wrap_bio(incoming, outgoing, server_hostname=name)
-    try:
-        obj.do_handshake()
-    except ssl.SSLWantReadError:
-        pass
-    return outgoing.read()
 
 
 unlisted = [hello(f"site{i}.bench-unlisted.example") for i in range(32)]
@@ -603,9 +593,7 @@ def main(argv: list[str]) -> int:
     raw = measure(args.seconds, args.rounds, args.flows)
     results, ok = report(raw, vars(args))
     results["elapsed_s"] = time.monotonic() - t0
-    out = Path(__file__).resolve().parents[1] / "results" / "bench"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "censor_throughput.json").write_text(json.dumps(results, indent=2) + "\n")
+    write("censor_throughput", results)
     print(f"censor_throughput: {results['elapsed_s']:.0f}s in all; results/bench/censor_throughput.json")
     return 0 if ok else 1
 

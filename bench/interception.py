@@ -54,6 +54,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from bench.results import write
 from tools.gateway.national_ca import GENERATIONS
 from tools.lab.session import LabSession
 
@@ -471,9 +472,7 @@ def main(argv: list[str]) -> int:
     config = {"client": CLIENT, "bulk_bytes": BULK_BYTES, **vars(args)}
     results, ok = report(raw, config)
     results["elapsed_s"] = time.monotonic() - t0
-    out = Path(__file__).resolve().parents[1] / "results" / "bench"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "interception.json").write_text(json.dumps(results, indent=2) + "\n")
+    write("interception", results)
     print(f"interception: {results['elapsed_s']:.0f}s in all; results/bench/interception.json")
     return 0 if ok else 1
 

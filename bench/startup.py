@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench.results import write
 from tools.lab import seal
 from topologies import kz_isp
 from topologies.model import TopologyModel
@@ -105,9 +106,7 @@ def main(argv: list[str]) -> int:
     worst = max(r["ready_ratio"] for r in rows)
     verdict = "meets" if worst <= GOAL else "misses"
     print(f"startup: worst ready ratio {worst:.2f}x bare Mininet ({verdict} the {GOAL}x goal)")
-    results = Path(__file__).resolve().parents[1] / "results" / "bench"
-    results.mkdir(parents=True, exist_ok=True)
-    (results / "startup.json").write_text(json.dumps(rows, indent=2) + "\n")
+    write("startup", rows)
     return 0
 
 

@@ -193,17 +193,7 @@ def out(kind, pkt):
     counts[kind] = counts.get(kind, 0) + 1
 
 
-def hello(name):
-    """A real ClientHello (Python's OpenSSL) for ``name``."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    obj = ctx.wrap_bio(incoming, outgoing, server_hostname=name)
-    try:
-        obj.do_handshake()
-    except ssl.SSLWantReadError:
-        pass
-    return outgoing.read()
+from tools.dpi.tls import client_hello as hello
 
 
 HELLOS = {n: hello(n) for n in ["facebook.com", "www.instagram.com", "vk.com", "example.org"]}

@@ -9,6 +9,7 @@ SNI-based censors.
 
 from __future__ import annotations
 
+import ssl
 import struct
 from dataclasses import dataclass
 
@@ -37,6 +38,19 @@ class ClientHello:
 
 
 NOT_TLS = ClientHello(complete=True, is_tls=False)
+
+
+def client_hello(sni: str | None) -> bytes:
+    """The first record a default OpenSSL client (Python's) sends for ``sni``: real bytes
+    for tests, benchmarks and fuzzers to feed a DPI, made without any network."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    obj = ctx.wrap_bio(ssl.MemoryBIO(), out := ssl.MemoryBIO(), server_hostname=sni)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        return out.read()
+    raise AssertionError("a handshake cannot complete without a server")
 
 
 def parse_client_hello(data: bytes) -> ClientHello:
