@@ -82,7 +82,7 @@ def build(home: int = 2, mobile: int = 2, public_dns: tuple[str, ...] = ()) -> T
         services=[Service("dns_recursive", {"label": "ISP resolver", "isp": True})],
     )
     m.attach("resolver", "ktdc", "92.46.0.10")
-    _organisation(m, KTHOSTING, "ktdc", "92.46.0.20")
+    add_organisation(m, KTHOSTING, "ktdc", "92.46.0.20")
     m.add_node(
         "portal",
         "server",
@@ -96,12 +96,12 @@ def build(home: int = 2, mobile: int = 2, public_dns: tuple[str, ...] = ()) -> T
     m.add_segment("kz_ix", "185.1.114.0/24", gateway="border", label="domestic exchange")
     m.attach("border", "kz_ix", "185.1.114.1")
     for i, org in enumerate(DOMESTIC):
-        _organisation(m, org, "kz_ix", f"185.1.114.{10 + i}")
+        add_organisation(m, org, "kz_ix", f"185.1.114.{10 + i}")
 
     m.add_segment("intl_ix", "80.81.192.0/24", gateway="transit", label="international IXP")
     m.attach("transit", "intl_ix", "80.81.192.1")
     for i, org in enumerate(INTERNATIONAL):
-        _organisation(m, org, "intl_ix", f"80.81.192.{10 + i}")
+        add_organisation(m, org, "intl_ix", f"80.81.192.{10 + i}")
     resolvers = [
         ("googledns", GOOGLE_DNS, ("8.8.8.0/24", "8.8.4.0/24"), 15169, "Google Public DNS"),
         ("cfdns", CLOUDFLARE_DNS, ("1.1.1.0/24", "1.0.0.0/24"), 13335, "Cloudflare 1.1.1.1"),
@@ -116,29 +116,8 @@ def build(home: int = 2, mobile: int = 2, public_dns: tuple[str, ...] = ()) -> T
             services=[Service("dns_recursive", {"label": label})],
         )
         m.attach(node, "intl_ix", f"80.81.192.{50 + i}")
-    m.add_node(
-        "root",
-        "server",
-        loopbacks=[ROOT_SERVER],
-        prefixes=["198.41.0.0/24"],
-        services=[Service("dns_authoritative", {"records": EXTRA_RECORDS})],
-    )
-    m.attach("root", "intl_ix", "80.81.192.53")
-
-    m.add_segment("hetzner", "5.9.10.0/24", gateway="transit", label="hosting abroad")
-    m.attach("transit", "hetzner", "5.9.10.1")
-    m.add_node(
-        "control",
-        "server",
-        loopbacks=[CONTROL_HELPER, CONTROL_RESOLVER],
-        services=[
-            Service("control_helper", {"resolver": CONTROL_RESOLVER}),
-            Service("dns_recursive", {"label": "control resolver", "listen": [CONTROL_RESOLVER]}),
-        ],
-    )
-    m.attach("control", "hetzner", "5.9.10.2")
-    m.add_node("abroad", "vantage", cc="DE", asn=24940, resolver=CONTROL_RESOLVER, label="vantage point abroad")
-    m.attach("abroad", "hetzner", "5.9.10.20")
+    add_root(m, "intl_ix", "80.81.192.53")
+    add_hosting_abroad(m, "transit")
     return m.validate()
 
 
@@ -154,7 +133,7 @@ def _subscribers(m: TopologyModel, segment: str, block: str, prefix: str, count:
         m.attach(name, segment, _ip(base + 256 + i))
 
 
-def _organisation(m: TopologyModel, org: Organisation, segment: str, link_address: str) -> None:
+def add_organisation(m: TopologyModel, org: Organisation, segment: str, link_address: str) -> None:
     """A node for ``org`` on ``segment``: its site addresses on loopback, its blocks."""
     addresses = sorted({s.address for s in org.sites})
     services = [Service("web", {"sites": org.sites})] if org.sites else []
@@ -175,3 +154,34 @@ def _organisation(m: TopologyModel, org: Organisation, segment: str, link_addres
 
 def _ip(n: int) -> str:
     return str(ipaddress.IPv4Address(n))
+
+
+def add_root(m: TopologyModel, segment: str, link_address: str) -> None:
+    """a.root-servers.net, the lab's one authoritative server, on ``segment``."""
+    m.add_node(
+        "root",
+        "server",
+        loopbacks=[ROOT_SERVER],
+        prefixes=["198.41.0.0/24"],
+        services=[Service("dns_authoritative", {"records": EXTRA_RECORDS})],
+    )
+    m.attach("root", segment, link_address)
+
+
+def add_hosting_abroad(m: TopologyModel, router: str) -> None:
+    """Hetzner's segment behind ``router``: the control helper and its resolver, and the
+    vantage point abroad."""
+    m.add_segment("hetzner", "5.9.10.0/24", gateway=router, label="hosting abroad")
+    m.attach(router, "hetzner", "5.9.10.1")
+    m.add_node(
+        "control",
+        "server",
+        loopbacks=[CONTROL_HELPER, CONTROL_RESOLVER],
+        services=[
+            Service("control_helper", {"resolver": CONTROL_RESOLVER}),
+            Service("dns_recursive", {"label": "control resolver", "listen": [CONTROL_RESOLVER]}),
+        ],
+    )
+    m.attach("control", "hetzner", "5.9.10.2")
+    m.add_node("abroad", "vantage", cc="DE", asn=24940, resolver=CONTROL_RESOLVER, label="vantage point abroad")
+    m.attach("abroad", "hetzner", "5.9.10.20")

@@ -255,9 +255,42 @@ class TopologyModel:
         """The censor points (gateway, border, ...) that traffic from src to dst crosses."""
         return [h.node for h in self.path(src, dst) if h.censor_point]
 
+    def speaks_bgp(self, node: str) -> bool:
+        return any(s.kind == "bgp" for s in self.graph.nodes[node].get("services", ()))
+
+    def local_destinations(self, router: str) -> list[tuple[ipaddress.IPv4Network, str]]:
+        """The blocks a router originates in BGP: its own, the segments it is the gateway
+        of, and those of the hosts and servers on them."""
+        local = {router} | {
+            s for s in self.graph[router] if self.role(s) == "segment" and self.graph.nodes[s]["gateway"] == router
+        }
+        local |= {
+            h
+            for s in list(local)
+            if self.role(s) == "segment"
+            for h in self.graph[s]
+            if self.role(h) not in FORWARDING_ROLES
+        }
+        return [(net, owner) for net, owner in self.destinations() if owner in local]
+
+    def bgp_neighbours(self, router: str) -> list[tuple[str, ipaddress.IPv4Address, ipaddress.IPv4Address]]:
+        """(neighbour, its address, this router's address) for every BGP speaker one link or
+        one shared segment away."""
+        out = []
+        for nbr in sorted(self.graph[router]):
+            edge = self.graph.edges[router, nbr]
+            if self.role(nbr) == "segment":
+                for peer in sorted(self.graph[nbr]):
+                    if peer != router and self.role(peer) in FORWARDING_ROLES and self.speaks_bgp(peer):
+                        out.append((peer, self.graph.edges[peer, nbr]["addrs"][peer], edge["addrs"][router]))
+            elif self.role(nbr) in FORWARDING_ROLES and self.speaks_bgp(nbr):
+                out.append((nbr, edge["addrs"][nbr], edge["addrs"][router]))
+        return out
+
     def routing_tables(self) -> dict[str, list[tuple[ipaddress.IPv4Network, ipaddress.IPv4Address]]]:
         """For every router, (destination, next-hop address) for each block it does not
-        hold or touch directly; hosts use their segment's gateway instead."""
+        hold or touch directly; hosts use their segment's gateway instead. A BGP speaker
+        gets static routes only to the blocks behind it: BGP brings it the rest."""
         tables: dict[str, list[tuple[ipaddress.IPv4Network, ipaddress.IPv4Address]]] = {
             r: [] for r in self.nodes(*FORWARDING_ROLES)
         }
@@ -275,6 +308,10 @@ class TopologyModel:
                     table.append((net, self.graph.edges[nxt_dev, nxt]["addrs"][nxt_dev]))
                 else:
                     table.append((net, self.graph.edges[router, nxt]["addrs"][nxt]))
+        for router in tables:
+            if self.speaks_bgp(router):
+                local = {net for net, _ in self.local_destinations(router)}
+                tables[router] = [(net, via) for net, via in tables[router] if net in local]
         return tables
 
     # -- validation -------------------------------------------------------------------

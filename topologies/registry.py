@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from topologies import kz_isp
+from topologies import kz_isp, kz_national
 from topologies.model import TopologyError, TopologyModel
 
-TOPOLOGIES: dict[str, Callable[..., TopologyModel]] = {"kz_isp": kz_isp.build}
+TOPOLOGIES: dict[str, Callable[..., TopologyModel]] = {"kz_isp": kz_isp.build, "kz_national": kz_national.build}
 
 
 def build(name: str, **params: Any) -> TopologyModel:

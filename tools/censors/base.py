@@ -9,6 +9,7 @@ a censor leaves nothing behind in the node when detached.
 
 from __future__ import annotations
 
+import datetime as dt
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +28,9 @@ class CensorError(ValueError):
 class Attachment:
     """Where a censor is attached: the node, a private work directory, the run's private
     directory (keys, the national CA, the global root), BIND's directory of the run, the
-    topology model, and a small number unique among the censors attached in this run
-    (it picks the censor's NFQUEUE number and connection-mark bits)."""
+    topology model, a small number unique among the censors attached in this run (it
+    picks the censor's NFQUEUE number and connection-mark bits), and the lab clock's time
+    when the scenario plays a timeline (scenarios/clock.py), else None."""
 
     host: Node
     workdir: Path
@@ -36,6 +38,7 @@ class Attachment:
     named_dir: Path
     model: TopologyModel
     index: int = 1
+    now: dt.datetime | None = None
 
 
 @dataclass
@@ -80,6 +83,10 @@ class Censor(ABC):
     @abstractmethod
     def detach(self) -> None:
         """Stop and remove every rule and process this censor made."""
+
+    def tick(self, now: dt.datetime) -> None:
+        """The lab clock moved to ``now`` (a censor that follows a schedule acts on it)."""
+        return None
 
     def selects(self, ip: Any) -> bool:
         """Whether this packet reaches the censor's Python logic at all."""

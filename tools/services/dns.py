@@ -5,7 +5,9 @@ holds the address of every site of the simulated internet (no delegation: the la
 one authoritative server). Each ``dns_recursive`` node (the ISP resolver, 8.8.8.8,
 1.1.1.1, the control resolver abroad) is a real recursive BIND whose root hints name that
 server, so a lookup crosses the network the way a real one does and can be censored on
-the way (issue 4 adds a response-policy zone to the ISP resolver: RPZ).
+the way (issue 4 adds a response-policy zone to the ISP resolver: RPZ). A resolver with
+``root_copy`` holds a copy of the root zone instead (RFC 8806, transferred from the root
+at start), so it answers without leaving its country.
 
 named's files live under /var/cache/bind/<run>/, the one tree its AppArmor profile
 (Debian and Ubuntu ship one) lets it write.
@@ -87,7 +89,7 @@ def start_authoritative(ctx: ServiceContext, node: str, service: Service) -> lis
     (work / "root.zone").write_text(root_zone(ctx.model))
     zones = f'zone "." {{ type primary; file "{work}/root.zone"; }};\n'
     root = root_server(ctx.model)
-    _start_named(ctx, node, "dns", [root], "recursion no;", zones)
+    _start_named(ctx, node, "dns", [root], "recursion no; allow-transfer { any; };", zones)
     return [dns_ready(node, "root zone", root, PROBE_NAME)]
 
 
@@ -99,7 +101,11 @@ def start_recursive(ctx: ServiceContext, node: str, service: Service) -> list[Re
     # Empty until a censor (ResolverBlocklist) writes a response policy there and reloads.
     for name in (POLICY_OPTIONS, POLICY_ZONES):
         (work / name).write_text("")
-    zones = f'zone "." {{ type hint; file "{work}/root.hints"; }};\ninclude "{work}/{POLICY_ZONES}";\n'
+    if service.params.get("root_copy"):  # RFC 8806: a local copy of the root zone
+        root_source = f'zone "." {{ type secondary; primaries {{ {root}; }}; file "{work}/root.copy"; }};\n'
+    else:
+        root_source = f'zone "." {{ type hint; file "{work}/root.hints"; }};\n'
+    zones = f'{root_source}include "{work}/{POLICY_ZONES}";\n'
     # No per-query client limit: a phase's probes all ask for the same names at once.
     options = (
         "recursion yes; allow-recursion { any; }; max-ncache-ttl 10; clients-per-query 0; max-clients-per-query 0;\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tools.gateway.national_ca import ca_dir
+from tools.routing import bird
 from tools.services import control_helper, dns, web
 from tools.services.base import Readiness, ServiceContext, StartFunction, tcp_ready
 from topologies.model import Service
@@ -47,4 +48,5 @@ STARTERS: dict[str, StartFunction] = {
     "control_helper": start_control_helper,
     "telegram_dc": start_telegram_dc,
     "install_portal": start_install_portal,
+    "bgp": bird.start,
 }

@@ -13,7 +13,7 @@ apt_packages=(
   mininet iproute2 iptables nftables bridge-utils net-tools kmod procps psmisc
   iputils-ping traceroute
   util-linux tcpdump tshark openssl ca-certificates curl dnsutils iperf3
-  bind9 nginx libnss3-tools libnetfilter-queue-dev
+  bind9 nginx bird2 libnss3-tools libnetfilter-queue-dev
   python3 python3-venv python3-dev gcc
 )
 # Installed where the distribution packages them as debs: vagrant (for the Vagrantfile
@@ -56,7 +56,7 @@ if [ $((${#missing[@]} + ${#optional_missing[@]})) -gt 0 ]; then
   fi
   # Packages this run installed must not leave host services enabled for next boot.
   if [ -d /run/systemd/system ]; then
-    for pair in bind9:named nginx:nginx; do
+    for pair in bind9:named nginx:nginx bird2:bird; do
       if printf '%s\n' "${missing[@]}" | grep -qx "${pair%%:*}"; then
         systemctl disable --now "${pair##*:}" >/dev/null 2>&1 || true
       fi
@@ -71,7 +71,7 @@ fi
 # The repository on the venv's path: scenario files run as plain scripts.
 site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 echo "$here" > "$site/kzlab.pth"
-"$venv/bin/python" -c "import mininet.net, scapy.all, networkx, dns.resolver, cryptography" \
+"$venv/bin/python" -c "import mininet.net, scapy.all, networkx, dns.resolver, cryptography, matplotlib" \
   || { echo "provision: the venv cannot import the lab's packages" >&2; exit 1; }
 echo "$want" > "$stamp"
 echo "provision: ready ($venv)"
