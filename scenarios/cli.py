@@ -1,7 +1,8 @@
 """The scenario command line: list scenarios, run one sealed, clean what a killed run left.
 
     python -m scenarios list
-    python -m scenarios run NAME|PATH [--cli] [--pcap] [--results DIR]
+    python -m scenarios run NAME|PATH [--cli] [--pcap] [--results DIR] [--param KEY=N ...]
+                                      [--seconds-per-hour S]
     python -m scenarios clean
 
 ``run`` validates the scenario and its topology first (a bad one gets one line naming
@@ -24,14 +25,16 @@ from types import ModuleType
 import scenarios
 from scenarios.spec import Scenario, ScenarioError
 from tools.lab import clean, seal
+from tools.lab.clock import DEFAULT_SECONDS_PER_HOUR
 from tools.services.base import REPO
 
 RESULTS = REPO / "results"
 EXIT_BAD_INPUT = 2
 
 
-def load(ref: str) -> Scenario:
-    """A scenario by name (scenarios/NAME.py) or by the path of a scenario file."""
+def load(ref: str, params: dict[str, int] | None = None) -> Scenario:
+    """A scenario by name (scenarios/NAME.py) or by the path of a scenario file; with
+    ``params``, the one its module's ``build(**params)`` makes (its size, say)."""
     shipped = Path(scenarios.__path__[0]) / f"{ref}.py"
     path = Path(ref) if ref.endswith(".py") or "/" in ref else shipped
     if not path.is_file() or (path == shipped and not ref.isidentifier()):
@@ -39,7 +42,15 @@ def load(ref: str) -> Scenario:
         raise ScenarioError(
             f"no scenario file {ref!r}" if path != shipped else f"unknown scenario {ref!r} (known: {known})"
         )
-    scenario = getattr(_import(path, f"scenarios.{ref}" if path == shipped else None), "SCENARIO", None)
+    module = _import(path, f"scenarios.{ref}" if path == shipped else None)
+    scenario = getattr(module, "SCENARIO", None)
+    if params:
+        if not callable(getattr(module, "build", None)):
+            raise ScenarioError(f"scenario {ref!r} takes no parameters (its file has no build())")
+        try:
+            scenario = module.build(**params)
+        except (TypeError, ValueError) as exc:
+            raise ScenarioError(f"scenario {ref!r}: parameters {params}: {exc}") from None
     if not isinstance(scenario, Scenario):
         if path == shipped:  # the package's machinery (cli, spec, ...) is not a scenario
             raise ScenarioError(f"unknown scenario {ref!r} (known: {', '.join(names())})")
@@ -89,16 +100,28 @@ def results_dir(scenario: Scenario, base: Path) -> Path:
     return path
 
 
+def parse_params(pairs: list[str]) -> dict[str, int]:
+    """KEY=N pairs of --param; ScenarioError names a malformed one."""
+    out = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if not key.isidentifier() or not value.isdigit():
+            raise ScenarioError(f"--param {pair!r}: expected KEY=N, e.g. subscribers=16")
+        out[key] = int(value)
+    return out
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     try:
-        scenario = load(args.scenario)
+        scenario = load(args.scenario, parse_params(args.param))
         scenario.validate()
     except ScenarioError as exc:
         print(f"kzlab: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_BAD_INPUT
     results = results_dir(scenario, Path(args.results))
     inner = [sys.executable, "-m", "scenarios", "_inside", args.scenario, str(results)]
-    inner += ["--cli"] * args.cli + ["--pcap"] * args.pcap
+    inner += ["--cli"] * args.cli + ["--pcap"] * args.pcap + [f"--param={p}" for p in args.param]
+    inner += [f"--seconds-per-hour={args.seconds_per_hour}"]
     # The venv first on PATH: `python` in the Mininet CLI's hosts is the lab's python.
     path = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}"
     return seal.sealed(inner, env={"PYTHONPATH": str(REPO), "PATH": path})
@@ -107,7 +130,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_inside(args: argparse.Namespace) -> int:
     from scenarios import runner
 
-    return runner.main(load(args.scenario), Path(args.results), cli=args.cli, pcap=args.pcap)
+    scenario = load(args.scenario, parse_params(args.param))
+    return runner.main(
+        scenario, Path(args.results), cli=args.cli, pcap=args.pcap, seconds_per_hour=args.seconds_per_hour
+    )
+
+
+def _seconds_per_hour(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{value} is outside 0..3600")
+    return value
 
 
 def cmd_list(_args: argparse.Namespace) -> int:
@@ -135,6 +171,13 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--results", default=str(RESULTS), help="results base directory")
         p.add_argument("--cli", action="store_true", help="open the Mininet CLI with the lab up")
         p.add_argument("--pcap", action="store_true", help="capture the scenario's links")
+        p.add_argument("--param", action="append", default=[], help="KEY=N for the scenario's build() (its size)")
+        p.add_argument(
+            "--seconds-per-hour",
+            type=_seconds_per_hour,
+            default=DEFAULT_SECONDS_PER_HOUR,
+            help="wall seconds per hour of a timed scenario's timeline (default 1; 0: no pauses)",
+        )
         p.set_defaults(func=func)
     args = parser.parse_args(argv)
     try:

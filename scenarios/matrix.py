@@ -11,6 +11,11 @@ class Cell:
     target: str
     expected: str
     observed: str
+    predicted: str | None = None  # from the model alone, when the scenario predicts
+
+    @property
+    def as_predicted(self) -> bool:
+        return self.predicted is None or self.predicted == self.observed
 
     @property
     def match(self) -> bool:
@@ -23,7 +28,7 @@ class Cell:
             "expected": self.expected,
             "observed": self.observed,
             "match": self.match,
-        }
+        } | ({"predicted": self.predicted, "as_predicted": self.as_predicted} if self.predicted is not None else {})
 
 
 def render(title: str, clients: list[str], targets: list[str], cells: list[Cell]) -> str:
@@ -45,4 +50,8 @@ def render(title: str, clients: list[str], targets: list[str], cells: list[Cell]
     bad = [c for c in cells if not c.match]
     lines.append(f"{len(cells) - len(bad)}/{len(cells)} cells as expected")
     lines += [f"  ! {c.client} -> {c.target}: expected {c.expected}, observed {c.observed}" for c in bad]
+    if any(c.predicted is not None for c in cells):
+        off = [c for c in cells if not c.as_predicted]
+        lines.append(f"{len(cells) - len(off)}/{len(cells)} cells as the model predicted")
+        lines += [f"  ~ {c.client} -> {c.target}: predicted {c.predicted}, observed {c.observed}" for c in off]
     return "\n".join(lines)

@@ -1,11 +1,14 @@
 """Play a scenario inside a sealed run: build the lab, play the phases, probe, check, write.
 
 This is the part that runs inside the run's namespaces (scenarios/cli.py seals it).
-For each phase: apply its steps, have every client probe every target (clients in
-parallel, each client's targets in parallel), compare every cell with its expectation,
-print the matrix. Results go to the run's results directory: ``measurements.jsonl``
-(one OONI-like record per cell and phase) and ``summary.json`` (every cell, expected,
-observed, match), plus pcaps with --pcap.
+For each phase: move the lab clock to its moment (a timed scenario: clock.py), apply
+its steps, have every client probe every target (clients in parallel, each client's
+targets in parallel), compare every cell with its expectation, print the matrix.
+Results go to the run's results directory: ``measurements.jsonl`` (one OONI-like record
+per cell and phase) and ``summary.json`` (every cell, expected, observed, match, and the
+model's prediction when the scenario predicts), plus pcaps with --pcap; a scenario that
+observes the country from outside adds ``timeline.json`` and its charts
+(scenarios/observation.py).
 """
 
 from __future__ import annotations
@@ -17,16 +20,21 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+from scenarios import observation, predict
 from scenarios.matrix import Cell, render
 from scenarios.spec import Phase, Scenario, Step, Target
 from tools.censors.registry import CENSORS
 from tools.gateway.national_ca import GENERATIONS
 from tools.gateway.surveillance import results_table
+from tools.lab.clock import DEFAULT_SECONDS_PER_HOUR, LabClock, parse_time
 from tools.lab.lab import Lab, LabError
 from tools.lab.seal import Run
+from tools.observe.charts import draw
+from tools.observe.timeline import write_timeline
 from tools.services import control_helper
 from tools.services.base import REPO
 from topologies.model import TopologyModel
@@ -99,27 +107,60 @@ def apply(lab: Lab, step: Step) -> None:
         print(f"kzlab: {step.node}: {out.strip().splitlines()[0]}", flush=True)
 
 
-def play(lab: Lab, scenario: Scenario, results: Path) -> tuple[list[dict[str, Any]], bool]:
-    """Play every phase; returns the per-phase summaries and whether every cell matched."""
+def play(
+    lab: Lab, scenario: Scenario, results: Path, seconds_per_hour: float = DEFAULT_SECONDS_PER_HOUR
+) -> tuple[list[dict[str, Any]], bool]:
+    """Play every phase (on the lab clock if the scenario is timed); returns the per-phase
+    summaries and whether every cell matched its expectation (and, if the scenario
+    predicts, the model's prediction)."""
     clients = scenario.client_list(lab.model)
-    phases, all_ok = [], True
+    clock = LabClock(parse_time(scenario.phases[0].time), seconds_per_hour) if scenario.timed else None
+    phases, outside, all_ok = [], [], True
     with open(results / "measurements.jsonl", "w") as measurements:
         for phase in scenario.phases:
+            if clock is not None:
+                clock.advance_to(parse_time(phase.time))
+                lab.tick(clock.now)
+            started = time.monotonic()
             for step in phase.steps:
                 apply(lab, step)
+            probing = time.monotonic()
             probed = [t for t in scenario.targets if not phase.targets or t.name in phase.targets]
             targets = [t.name for t in probed]
             records = run_probes(lab, probed, clients, phase)
             observed = {(r["kzlab"]["client"], r["kzlab"]["target"]): r["kzlab"]["outcome"] for r in records}
-            cells = [Cell(c, t, phase.expected(c, t), observed[c, t]) for t in targets for c in clients]
+            predicted = predict.matrix(lab.model, placed(lab), clients, probed, lab.now) if scenario.predict else {}
+            cells = [
+                Cell(c, t, phase.expected(c, t), observed[c, t], predicted.get((c, t)))
+                for t in targets
+                for c in clients
+            ]
             for r in records:
                 r["kzlab"]["phase"] = phase.name
                 measurements.write(json.dumps(r, default=str) + "\n")
-            print(render(f"\n== {scenario.name} / phase {phase.name} ({phase.at})", clients, targets, cells))
-            ok = all(c.match for c in cells)
+            when = f"{phase.at}, lab time {phase.time}" if phase.time else phase.at
+            print(render(f"\n== {scenario.name} / phase {phase.name} ({when})", clients, targets, cells))
+            ok = all(c.match and c.as_predicted for c in cells)
             all_ok &= ok
-            phases.append({"name": phase.name, "at": phase.at, "matched": ok, "cells": [c.as_dict() for c in cells]})
+            summary = {"name": phase.name, "at": phase.at, "time": phase.time or None, "matched": ok}
+            summary["seconds"] = {"steps": probing - started, "probes": time.monotonic() - probing}
+            if scenario.observe is not None:
+                observing = time.monotonic()
+                outside.append(observation.observe(lab, scenario.observe, phase, [c.as_dict() for c in cells]))
+                summary["seconds"]["outside_view"] = time.monotonic() - observing
+                print(observation.summary_line(outside[-1]), flush=True)
+                summary["outside"] = outside[-1]
+            phases.append(summary | {"cells": [c.as_dict() for c in cells]})
+    if outside:
+        write_timeline(results / "timeline.json", outside)
+        charts = draw(outside, results, f"{scenario.name}: {scenario.description}")
+        print(f"kzlab: charts: {', '.join(str(c) for c in charts)}")
     return phases, all_ok
+
+
+def placed(lab: Lab) -> list[tuple[Any, str]]:
+    """(censor, node) for every censor attached now."""
+    return [(lab.censors[key], node) for key, node in lab.placement.items()]
 
 
 def save_surveillance(lab: Lab, rundir: Path, results: Path) -> None:
@@ -137,7 +178,13 @@ def save_surveillance(lab: Lab, rundir: Path, results: Path) -> None:
     print("\n== what the state saw (device log and ISP resolver), per subscriber\n" + results_table(results))
 
 
-def main(scenario: Scenario, results: Path, cli: bool = False, pcap: bool = False) -> int:
+def main(
+    scenario: Scenario,
+    results: Path,
+    cli: bool = False,
+    pcap: bool = False,
+    seconds_per_hour: float = DEFAULT_SECONDS_PER_HOUR,
+) -> int:
     """Run ``scenario`` (already validated) inside the current sealed run."""
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
@@ -161,9 +208,11 @@ def main(scenario: Scenario, results: Path, cli: bool = False, pcap: bool = Fals
             f"({len(model.nodes())} devices, run {run.netns})",
             flush=True,
         )
+        summary["timings"] = {k: round(v, 3) for k, v in lab.timings.items()}
+        summary["clients"] = len(scenario.client_list(model))
         if pcap:
             summary["pcaps"] = [lab.capture(a, b, results).name for a, b in scenario.capture]
-        summary["phases"], ok = play(lab, scenario, results)
+        summary["phases"], ok = play(lab, scenario, results, seconds_per_hour)
         if cli:
             from mininet.cli import CLI
 

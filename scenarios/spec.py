@@ -17,10 +17,11 @@ from typing import Any
 from tools.censors.base import CensorError
 from tools.censors.registry import CENSORS
 from tools.gateway.national_ca import GENERATIONS
+from tools.lab.clock import parse_time
 from topologies import registry as topologies
 from topologies.model import TopologyError, TopologyModel
 
-PROBE_KINDS = frozenset({"web_connectivity", "telegram", "facebook_messenger", "mtproto"})
+PROBE_KINDS = frozenset({"web_connectivity", "urlgetter", "telegram", "facebook_messenger", "mtproto"})
 MTPROTO_URL = re.compile(r"mtproto://\d{1,3}(\.\d{1,3}){3}:\d{1,5}")
 OUTCOME = re.compile(
     r"^(accessible|tls_mitm|throttled|(dns|tcp_ip|http-failure|http-diff|down):[a-z0-9_]+"
@@ -45,6 +46,12 @@ class Target:
         """web_connectivity of the site's front page; named by the domain (https) or URL."""
         name = domain if scheme == "https" else f"{scheme}://{domain}"
         return cls(name, "web_connectivity", f"{scheme}://{domain}/")
+
+    @classmethod
+    def fetch(cls, domain: str) -> Target:
+        """OONI's urlgetter on the site's HTTPS front page: no control helper needed, so
+        it measures from inside a country cut off from the world (tools/probes/urlgetter.py)."""
+        return cls(domain, "urlgetter", f"https://{domain}/")
 
     @classmethod
     def mtproto(cls, name: str, address: str, port: int = 443) -> Target:
@@ -73,11 +80,13 @@ class Phase:
     """A stretch of the lab clock: its steps, then probes, then expectations.
 
     ``expect`` maps (client, target) to an outcome; every other cell expects
-    ``default``. ``at`` is the phase's time on the modelled timeline (a label).
+    ``default``. ``at`` labels the phase's place on the modelled timeline; ``time`` is
+    its moment (ISO-8601 UTC) when the scenario plays on the lab clock (clock.py).
     ``targets`` narrows what this phase probes (by target name); empty means all."""
 
     name: str
     at: str = "t0"
+    time: str = ""
     steps: tuple[Step, ...] = ()
     default: str = "accessible"
     expect: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -85,6 +94,16 @@ class Phase:
 
     def expected(self, client: str, target: str) -> str:
         return self.expect.get((client, target), self.default)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """How the world outside sees the country at each phase (tools/observe): the routes
+    ``collector`` (a BGP router abroad) holds to the country's blocks, and the share of the
+    country's addresses that answer a ping sweep from ``vantage``."""
+
+    vantage: str = "abroad"
+    collector: str = "transit"
 
 
 @dataclass(frozen=True)
@@ -98,6 +117,12 @@ class Scenario:
     clients: tuple[str, ...] = ()  # default: every subscriber and vantage point
     capture: tuple[tuple[str, str], ...] = (("gw", "core"), ("gw", "border"))
     sources: str = ""
+    observe: Observation | None = None
+    predict: bool = False  # predict every cell from the model (scenarios/predict.py) and compare
+
+    @property
+    def timed(self) -> bool:
+        return any(p.time for p in self.phases)
 
     def build_topology(self) -> TopologyModel:
         try:
@@ -128,7 +153,7 @@ class Scenario:
         for t in self.targets:
             if t.kind not in PROBE_KINDS:
                 raise ScenarioError(f"{where}: target {t.name!r}: unknown kind {t.kind!r}")
-            if t.kind == "web_connectivity" and not (t.url or "").startswith(("http://", "https://")):
+            if t.kind in ("web_connectivity", "urlgetter") and not (t.url or "").startswith(("http://", "https://")):
                 raise ScenarioError(f"{where}: target {t.name!r}: needs an http(s) url")
             if t.kind == "mtproto" and not MTPROTO_URL.fullmatch(t.url or ""):
                 raise ScenarioError(f"{where}: target {t.name!r}: needs an mtproto://ADDRESS:PORT url")
@@ -140,7 +165,45 @@ class Scenario:
         attached: set[str] = set()
         for phase in self.phases:
             attached = self._validate_phase(phase, model, clients, set(names), attached)
+        self._validate_timeline(where)
+        self._validate_observation(where, model)
+        if self.predict:
+            self._validate_prediction(where)
         return model
+
+    def _validate_timeline(self, where: str) -> None:
+        if not self.timed:
+            return
+        previous = None
+        for phase in self.phases:
+            if not phase.time:
+                raise ScenarioError(f"{where}, phase {phase.name!r}: a timed scenario needs a time for every phase")
+            try:
+                moment = parse_time(phase.time)
+            except ValueError as exc:
+                raise ScenarioError(f"{where}, phase {phase.name!r}: time: {exc}") from None
+            if previous is not None and moment < previous:
+                raise ScenarioError(f"{where}, phase {phase.name!r}: time {phase.time} is before the phase before it")
+            previous = moment
+
+    def _validate_observation(self, where: str, model: TopologyModel) -> None:
+        if self.observe is None:
+            return
+        vantage, collector = self.observe.vantage, self.observe.collector
+        if vantage not in model.graph or model.role(vantage) != "vantage":
+            raise ScenarioError(f"{where}: observe: {vantage!r} is not a vantage point of {model.name}")
+        if collector not in model.graph or not model.speaks_bgp(collector):
+            raise ScenarioError(f"{where}: observe: {collector!r} is not a BGP router of {model.name}")
+
+    def _validate_prediction(self, where: str) -> None:
+        for step in (s for p in self.phases for s in p.steps):
+            if step.action == "attach" and not hasattr(CENSORS[step.censor], "effect"):
+                raise ScenarioError(f"{where}: predict: censor {step.censor} has no model of its effect")
+            if step.action == "install_root":
+                raise ScenarioError(f"{where}: predict: install_root cannot be predicted")
+        for t in self.targets:
+            if t.kind != "urlgetter":
+                raise ScenarioError(f"{where}: predict: target {t.name!r} is not a urlgetter target")
 
     def _validate_phase(
         self,

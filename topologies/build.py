@@ -108,7 +108,9 @@ def configure(net: Mininet, model: TopologyModel, rundir: Path, bundle: bytes) -
         lines += [f"route add blackhole {p}" for p in data["prefixes"]]
         sysctls = {"net/ipv6/conf/all/disable_ipv6": 1, "net/ipv6/conf/default/disable_ipv6": 1}
         if data["role"] in FORWARDING_ROLES:
-            sysctls |= {"net/ipv4/ip_forward": 1, "net/ipv4/conf/all/rp_filter": 0}
+            # No ICMP rate limit: a router without a route says so every time, so what a
+            # client sees of a withdrawal does not depend on how many asked before it.
+            sysctls |= {"net/ipv4/ip_forward": 1, "net/ipv4/conf/all/rp_filter": 0, "net/ipv4/icmp_ratelimit": 0}
             lines += [f"route add {net_} via {via}" for net_, via in tables[node]]
         else:
             gateway = model.default_gateway(node)

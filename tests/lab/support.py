@@ -27,10 +27,14 @@ def scenario_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "scenarios", *args]
 
 
-def run_scenario(name: str, results: Path) -> tuple[subprocess.CompletedProcess, dict, Path]:
-    """``python -m scenarios run NAME --results RESULTS``: the process, summary.json and the run's directory."""
+def run_scenario(name: str, results: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict, Path]:
+    """``python -m scenarios run NAME --results RESULTS ARGS``: the process, summary.json and the run's directory."""
     proc = subprocess.run(
-        scenario_cmd("run", name, "--results", str(results)), cwd=REPO, capture_output=True, text=True, timeout=600
+        scenario_cmd("run", name, "--results", str(results), *args),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     (run_dir,) = (results / name).iterdir()
     return proc, json.loads((run_dir / "summary.json").read_text()), run_dir

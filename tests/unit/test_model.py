@@ -434,6 +434,6 @@ def test_unknown_topology_in_registry() -> None:
     """The registry names the unknown topology and the known ones."""
     from topologies import registry
 
-    with pytest.raises(TopologyError, match="unknown topology 'nope' \\(known: kz_isp\\)"):
+    with pytest.raises(TopologyError, match="unknown topology 'nope' \\(known: kz_isp, kz_national\\)"):
         registry.build("nope")
     assert registry.build("kz_isp", home=1, mobile=1).nodes("subscriber") == ["home1", "mob1"]

@@ -133,6 +133,6 @@ def test_handshake_time_is_the_first_tls_handshake_of_the_fetch() -> None:
             {"operation": "tls_handshake", "t": 0.02},
         ]
     )
-    assert wc._handshake_time(page) == 4.31
-    assert wc._handshake_time(wc.netx.Fetch(events=[{"operation": "connect", "t": 0.01}])) is None
-    assert wc._handshake_time(None) is None
+    assert wc.handshake_time(page) == 4.31
+    assert wc.handshake_time(wc.netx.Fetch(events=[{"operation": "connect", "t": 0.01}])) is None
+    assert wc.handshake_time(None) is None

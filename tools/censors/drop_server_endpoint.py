@@ -16,22 +16,21 @@ from typing import Any
 
 from scapy.layers.inet import TCP, UDP
 
-from tools.censors.base import Attachment, Censor, CensorError, Decision
+from tools.censors.base import Attachment, CensorError, Decision
+from tools.censors.shutdown import NftCensor, address_set, networks
 
 
-class DropTrafficForServerEndpoint(Censor):
+class DropTrafficForServerEndpoint(NftCensor):
     name = "DropTrafficForServerEndpoint"
     params_allowed = frozenset({"prefixes", "ports", "protocol"})
     models = "kazakhstan.md section 3 (Telegram's data-centre blocks; Facebook's AS32934 prefixes)"
     probe_sees = 'web_connectivity: blocking "tcp_ip", generic_timeout_error at connect; telegram_tcp_blocking'
     circumvention = "other addresses (Telegram's own countermeasure, CDNs), a proxy or VPN outside"
+    table_prefix = "kzlab_drop"
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        try:
-            self.networks = [ipaddress.IPv4Network(p) for p in params.get("prefixes", ())]
-        except ValueError as exc:
-            raise CensorError(f"censor {self.name!r}: prefixes: {exc}") from None
+        self.networks = networks(self.name, "prefixes", params.get("prefixes", []))
         if not self.networks:
             raise CensorError(f"censor {self.name!r}: needs prefixes")
         self.ports = [int(p) for p in params.get("ports", ())]
@@ -39,32 +38,18 @@ class DropTrafficForServerEndpoint(Censor):
         if self.protocol not in ("tcp", "udp", "all"):
             raise CensorError(f"censor {self.name!r}: protocol must be tcp, udp or all")
 
-    def _ruleset(self, table: str) -> str:
-        """An nftables table of the node's own: one interval set of the blocked prefixes,
-        matched by a single rule, so 1,000 prefixes cost a lookup, not 1,000 rules."""
-        elements = ", ".join(str(n) for n in self.networks)
+    def ruleset(self, at: Attachment, table: str) -> str:
+        """One interval set of the blocked prefixes, matched by a single rule, so 1,000
+        prefixes cost a lookup, not 1,000 rules."""
         match = "" if self.protocol == "all" else f"meta l4proto {self.protocol} "
         if self.ports:
             match += f"{self.protocol} dport {{ {', '.join(map(str, self.ports))} }} "
         return (
             f"table ip {table} {{\n"
-            f"  set blocked {{ type ipv4_addr; flags interval; auto-merge; elements = {{ {elements} }} }}\n"
-            f"  chain forward {{ type filter hook forward priority -5; ip daddr @blocked {match}counter drop; }}\n"
-            "}\n"
+            + address_set("blocked", self.networks)
+            + f"  chain forward {{ type filter hook forward priority -5; ip daddr @blocked {match}counter drop; }}\n"
+            + "}\n"
         )
-
-    def attach(self, at: Attachment) -> None:
-        self.host, self.table = at.host, f"kzlab_drop{at.index}"
-        path = at.workdir / "ruleset.nft"
-        path.write_text(self._ruleset(self.table))
-        out = at.host.cmd(f"nft -f {path} 2>&1; echo rc=$?").strip()
-        if not out.endswith("rc=0"):
-            raise RuntimeError(f"censor {self.name} on {at.host.name}: nft: {out}")
-
-    def detach(self) -> None:
-        if self.host is not None:
-            self.host.cmd(f"nft delete table ip {self.table}")
-            self.host = None
 
     def selects(self, ip: Any) -> bool:
         return True

@@ -66,6 +66,10 @@ class ThrottleTrafficForTLSSNI(QueueCensor):
     def selects(self, ip: Any) -> bool:
         return selects_first_data(ip, 443)
 
+    def throttles(self, sni: str | None) -> bool:
+        """Whether the flow whose ClientHello names ``sni`` is slowed: a listed name."""
+        return self.domains.covers(sni)
+
     def decide(self, ip: Any, flows: dict[tuple, str]) -> Decision:
         key, now = flow_key(ip), time.monotonic()
         if self.holding.get(key, 0.0) > now:
@@ -74,7 +78,7 @@ class ThrottleTrafficForTLSSNI(QueueCensor):
         if len(self.holding) > 4096:  # forget flows let go long ago
             self.holding = {k: t for k, t in self.holding.items() if t > now}
         _, sni = first_segment_sni(ip)
-        if not self.domains.covers(sni):
+        if not self.throttles(sni):
             flows[key] = "pass"
             return Decision(flow="pass")
         delay = self.delay_s + random.uniform(0.0, self.jitter_s)

@@ -8,6 +8,7 @@ started, by process id. Whatever is left ends with the run's PID namespace.
 
 from __future__ import annotations
 
+import datetime as dt
 import signal
 import subprocess
 import time
@@ -43,6 +44,8 @@ class Lab:
     captures: list[subprocess.Popen] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     indices: dict[str, int] = field(default_factory=dict)  # each attached censor's mark slot
+    placement: dict[str, str] = field(default_factory=dict)  # each attached censor's node
+    now: dt.datetime | None = None  # the lab clock's time, for a scenario that plays a timeline
 
     def host(self, name: str) -> Node:
         assert self.net is not None
@@ -91,12 +94,19 @@ class Lab:
         free = sorted(set(range(1, MAX_ATTACHED + 1)) - set(self.indices.values()))
         if not free:
             raise LabError(f"censor {key}: {MAX_ATTACHED} censors are attached already")
-        at = Attachment(self.host(node), workdir, self.rundir, self.named_dir, self.model, free[0])
+        at = Attachment(self.host(node), workdir, self.rundir, self.named_dir, self.model, free[0], self.now)
         censor.attach(at)
-        self.censors[key], self.indices[key] = censor, free[0]
+        self.censors[key], self.indices[key], self.placement[key] = censor, free[0], node
+
+    def tick(self, now: dt.datetime) -> None:
+        """The lab clock moved: every attached censor hears of it."""
+        self.now = now
+        for censor in self.censors.values():
+            censor.tick(now)
 
     def detach(self, key: str) -> None:
         self.indices.pop(key)
+        self.placement.pop(key)
         self.censors.pop(key).detach()
 
     def capture(self, node: str, neighbour: str, directory: Path) -> Path:

@@ -1,4 +1,4 @@
-"""What a route collector sees: which of the country's prefixes are still announced.
+r"""What a route collector sees: which of the country's prefixes are still announced.
 
 RIPE RIS and Cloudflare Radar watch BGP from collectors peering with many networks. In
 January 2022 Kazakhstan's networks stayed visible in BGP while traffic fell to ~2%: the
@@ -13,7 +13,7 @@ same prefix starts with blanks instead, and attributes follow on tab-indented li
     10.1.0.0/16          unicast [kt 06:13:35.366] * (100) [AS9198i]
     \tvia 10.8.0.1 on v1
     \tType: BGP univ
-    \tBGP.as_path: 29355 9198
+    \tBGP.as_path: 9198
                          unreachable [b 06:13:20.090 from 10.9.0.2] (100) [AS9198i]
 """
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import shlex
+from pathlib import Path
 from typing import Any, Protocol
 
 from tools.observe.timeline import tally
@@ -30,9 +31,7 @@ BANNER = re.compile(r"BIRD \S+ ready\.")
 TABLE = re.compile(r"Table \S+:")
 # prefix (absent on a further route), destination, [protocol time [from peer]], best-route
 # mark, (preference[/IGP metric]), and for BGP [AS<origin><origin code>] or [<origin code>].
-ROUTE = re.compile(
-    r"(?P<prefix>\S+)?\s+\w*\s\[\S+ [^\]]*\](?: [*!])? \([^)]*\)(?: \[(?:AS(?P<origin>\d+))?[ie?]\])?"
-)
+ROUTE = re.compile(r"(?P<prefix>\S+)?\s+\w*\s\[\S+ [^\]]*\](?: [*!])? \([^)]*\)(?: \[(?:AS(?P<origin>\d+))?[ie?]\])?")
 AS_PATH = "BGP.as_path:"
 
 
@@ -51,8 +50,10 @@ def parse_bird_routes(text: str) -> dict[str, list[str]]:
     routes: dict[str, list[str]] = {}
     current: list[str] | None = None
     for line in text.replace("\r", "").splitlines():
-        if not line or BANNER.fullmatch(line) or TABLE.fullmatch(line):
-            current = None if line and not BANNER.fullmatch(line) else current
+        if not line or BANNER.fullmatch(line):
+            continue
+        if TABLE.fullmatch(line):
+            current = None
         elif line.startswith("\t"):
             if line.startswith("\t" + AS_PATH):
                 if current is None:
@@ -73,7 +74,7 @@ def visibility(routes: dict[str, list[str]], prefixes: dict[str, str]) -> dict[s
     """How many of the country's prefixes (prefix -> group) the collector has a route for.
 
     Returns ``{"prefixes", "visible", "share", "groups": {group: {...}}, "missing": [...]}``.
-    Only the exact prefix counts, as in RIPE's visibility: a covering route is not it."""
+    Only the exact prefix counts, as RIPEstat counts visibility: a covering route is not it."""
     seen = {_network(p) for p in routes}
     wanted = {_network(p): group for p, group in prefixes.items()}
     result = tally(((group, p in seen) for p, group in wanted.items()), "prefixes", "visible")
@@ -81,9 +82,9 @@ def visibility(routes: dict[str, list[str]], prefixes: dict[str, str]) -> dict[s
     return result | {"missing": [str(p) for p in sorted(missing, key=lambda n: (n.version, n))]}
 
 
-def collector_routes(host: Host, socket_path: str) -> dict[str, list[str]]:
+def collector_routes(host: Host, socket_path: str | Path) -> dict[str, list[str]]:
     """The routes of the BIRD running in ``host`` with its control socket at ``socket_path``."""
-    text = host.cmd(f"birdc -s {shlex.quote(socket_path)} show route all")
+    text = host.cmd(f"birdc -s {shlex.quote(str(socket_path))} show route all")
     if not BANNER.match(text.lstrip()):
         raise RuntimeError(f"birdc on {socket_path}: {text.strip() or 'no output'}")
     return parse_bird_routes(text)

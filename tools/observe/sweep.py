@@ -28,7 +28,7 @@ from typing import Any
 
 from scapy.layers.inet import ICMP, IP
 from scapy.packet import Packet
-from scapy.sendrecv import sr
+from scapy.supersocket import L3RawSocket
 
 from tools.observe.timeline import tally
 
@@ -37,6 +37,8 @@ ECHO_REPLY = 0
 
 @dataclass(frozen=True)
 class Plan:
+    """A checked sweep plan."""
+
     targets: dict[str, str]  # address -> group
     timeout: float = 1.5
     retries: int = 1
@@ -87,7 +89,10 @@ def summarise(plan: Plan, answered: set[str], seconds: float) -> dict[str, Any]:
 def sweep(plan: Plan) -> dict[str, Any]:
     """Send the echo requests and tally the replies."""
     start = time.monotonic()
-    pairs, _ = sr(echo_requests(list(plan.targets)), timeout=plan.timeout, retry=plan.retries, verbose=0)
+    # A raw IP socket leaves routing and ARP to the kernel: scapy's own would wait seconds per
+    # unresolved neighbour and use the routes it read at import time.
+    with L3RawSocket() as sock:
+        pairs, _ = sock.sr(echo_requests(list(plan.targets)), timeout=plan.timeout, retry=plan.retries, verbose=0)
     return summarise(plan, answering(list(pairs)), round(time.monotonic() - start, 3))
 
 

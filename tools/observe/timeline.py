@@ -19,7 +19,9 @@ WORKING = frozenset({"accessible", "throttled", "tls_mitm"})
 
 
 def tally(items: Iterable[tuple[str, bool]], total_key: str, hit_key: str) -> dict[str, Any]:
-    """Count ``(group, hit)`` items overall and per group: ``{total_key, hit_key, "share", "groups"}``."""
+    """Count ``(group, hit)`` items overall and per group: ``{total_key, hit_key, "share", "groups"}``.
+
+    No items is a ValueError: a share of nothing would read as a 0 % outage."""
     counts: dict[str, list[int]] = {}
     for group, hit in items:
         count = counts.setdefault(group, [0, 0])
@@ -110,6 +112,5 @@ def read_timeline(path: Path) -> list[dict[str, Any]]:
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not JSON ({e})") from None
+        raise ValueError(f"not JSON: {e}") from None
     return validate(data)
-

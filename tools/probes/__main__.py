@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tools.probes import facebook_messenger, telegram, web_connectivity
+from tools.probes import facebook_messenger, telegram, urlgetter, web_connectivity
 
 MAX_PARALLEL = 8
 
@@ -28,6 +28,8 @@ def run_target(plan: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
     if kind == "web_connectivity":
         roots = frozenset(plan.get("interception_roots", []))
         result = web_connectivity.measure(target["url"], plan["helper"], roots)
+    elif kind == "urlgetter":
+        result = urlgetter.measure(target["url"], frozenset(plan.get("interception_roots", [])))
     elif kind == "telegram":
         result = telegram.measure(plan["helper"])
     elif kind == "facebook_messenger":

@@ -161,8 +161,8 @@ def measure(url: str, helper: str, interception_roots: frozenset[str] = frozense
         }
     )
     keys["blocking"], keys["accessible"] = verdict(keys, control)
-    keys["tls_chain_root"] = _chain_root(page)
-    keys["tls_handshake_time"] = _handshake_time(page)
+    keys["tls_chain_root"] = chain_root(page)
+    keys["tls_handshake_time"] = handshake_time(page)
     return {
         "test_name": "web_connectivity",
         "input": url,
@@ -171,7 +171,7 @@ def measure(url: str, helper: str, interception_roots: frozenset[str] = frozense
     }
 
 
-def _chain_root(page: netx.Fetch | None) -> str | None:
+def chain_root(page: netx.Fetch | None) -> str | None:
     """The subject of the root the last verified TLS chain ended at, if any."""
     if page is None:
         return None
@@ -179,7 +179,7 @@ def _chain_root(page: netx.Fetch | None) -> str | None:
     return chains[-1][-1]["subject"] if chains else None
 
 
-def _handshake_time(page: netx.Fetch | None) -> float | None:
+def handshake_time(page: netx.Fetch | None) -> float | None:
     """Seconds the fetch's first TLS handshake took (successful or not), if it made one."""
     times = [e["t"] for e in (page.events if page else []) if e.get("operation") == "tls_handshake"]
     return times[0] if times else None
@@ -190,9 +190,14 @@ def outcome(keys: dict[str, Any], interception_roots: frozenset[str]) -> str:
     if keys["blocking"] is None:
         return "unknown:control_failure"
     if keys["accessible"]:
-        if keys["tls_chain_root"] in interception_roots:
-            return "tls_mitm"
-        slow = (keys.get("tls_handshake_time") or 0.0) > THROTTLED_HANDSHAKE_S
-        return "throttled" if slow else "accessible"
+        return accessible_outcome(keys["tls_chain_root"], keys.get("tls_handshake_time"), interception_roots)
     failure = keys["http_experiment_failure"] or keys["dns_experiment_failure"] or "none"
     return f"{keys['blocking'] or 'down'}:{failure}"
+
+
+def accessible_outcome(root: str | None, handshake_s: float | None, interception_roots: frozenset[str]) -> str:
+    """A fetched page's cell: "tls_mitm" when its chain ended at an interception root,
+    "throttled" when its TLS handshake took over THROTTLED_HANDSHAKE_S, else "accessible"."""
+    if root in interception_roots:
+        return "tls_mitm"
+    return "throttled" if (handshake_s or 0.0) > THROTTLED_HANDSHAKE_S else "accessible"

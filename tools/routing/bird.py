@@ -146,3 +146,4 @@ def set_withdrawn(host: Node, rundir: Path, prefixes: list[ipaddress.IPv4Network
     out = birdc(host, rundir, "configure")
     if "Reconfigured" not in out and "Reconfiguration in progress" not in out:
         raise RuntimeError(f"{host.name}: bird did not take the new export policy: {out.strip()}")
+    birdc(host, rundir, "reload out all")  # re-export every route through the new filter, whatever BIRD diffed

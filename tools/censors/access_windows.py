@@ -1,0 +1,119 @@
+"""AccessWindows: a shutdown that lifts in windows of the lab clock.
+
+Wraps another shutdown censor (``censor``: its registered name; ``params``: its
+parameters) and keeps it attached outside the open windows, detached inside them, as
+the lab clock moves (scenarios/clock.py). The windows are either ``open``, moments
+(ISO-8601, UTC when no zone is named) as [start, end] pairs, or ``daily_open``, times
+of day ("HH:MM", UTC) as [start, end] pairs, a pair wrapping past midnight when it ends
+before it starts. A window is open from its start up to, not including, its end.
+
+Models the daily access windows of 2022-01-05..09 (kazakhstan.md section 4), as
+``open``: [["2022-01-05T17:30", "2022-01-05T22:00"], ["2022-01-06T10:30", "2022-01-06T14:00"],
+["2022-01-07T02:30", "2022-01-07T06:00"], ["2022-01-08T02:30", "2022-01-08T10:00"],
+["2022-01-09T02:30", "2022-01-09T06:00"]], and a shutdown following the curfew of
+23:00-07:00, taken as local time (UTC+6 then), as ``daily_open``: [["01:00", "17:00"]]
+(kazakhstan.md gives the curfew's hours, not whether the network followed them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from tools.censors.base import Attachment, CensorError
+from tools.censors.shutdown import ShutdownCensor
+from tools.lab.clock import parse_time
+from topologies.model import TopologyModel
+
+Window = tuple[dt.datetime, dt.datetime] | tuple[dt.time, dt.time]
+
+
+def time_of_day(text: str) -> dt.time:
+    return dt.datetime.strptime(text, "%H:%M").time()
+
+
+def lab_clock(now: dt.datetime | None) -> dt.datetime:
+    if now is None:
+        raise RuntimeError("censor AccessWindows: needs a scenario with a lab clock (phases with times)")
+    return now
+
+
+class AccessWindows(ShutdownCensor):
+    name = "AccessWindows"
+    params_allowed = frozenset({"censor", "params", "open", "daily_open"})
+    models = "kazakhstan.md section 4 (2022-01-05..09 daily access windows; the 23:00-07:00 curfew)"
+    probe_sees = "the wrapped censor's outcome outside the windows, accessible inside them"
+    circumvention = "the open windows themselves; else as the wrapped censor"
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        from tools.censors.registry import CENSORS  # the registry lists this censor too
+
+        wrapped = params.get("censor")
+        if not isinstance(wrapped, str) or wrapped not in CENSORS:
+            raise CensorError(f"censor {self.name!r}: censor: {wrapped!r} is not a registered censor")
+        if not issubclass(CENSORS[wrapped], ShutdownCensor):
+            raise CensorError(f"censor {self.name!r}: censor: {wrapped} is not a shutdown censor")
+        inner = params.get("params", {})
+        if not isinstance(inner, dict):
+            raise CensorError(f"censor {self.name!r}: params must be a mapping of {wrapped}'s parameters")
+        try:
+            self.inner: ShutdownCensor = CENSORS[wrapped](**inner)  # type: ignore[assignment]
+        except CensorError as exc:
+            raise CensorError(f"censor {self.name!r}: params: {exc}") from None
+        if ("open" in params) == ("daily_open" in params):
+            raise CensorError(f"censor {self.name!r}: open, daily_open: give exactly one")
+        self.daily = "daily_open" in params
+        key = "daily_open" if self.daily else "open"
+        self.windows = self._windows(key, params[key], time_of_day if self.daily else parse_time)
+        self.at: Attachment | None = None
+        self.closed = False  # whether the wrapped censor is attached now
+
+    def _windows(self, key: str, value: object, parse: Callable[[str], Any]) -> list[Window]:
+        if isinstance(value, str) or not isinstance(value, list | tuple) or not value:
+            raise CensorError(f"censor {self.name!r}: {key} must be a list of [start, end] pairs")
+        what = "HH:MM times of day (UTC)" if self.daily else "ISO-8601 moments"
+        out = []
+        for pair in value:
+            try:
+                start, end = (parse(t) for t in pair)
+            except (TypeError, ValueError):
+                message = f"censor {self.name!r}: {key}: {pair!r} is not a [start, end] pair of {what}"
+                raise CensorError(message) from None
+            if start == end or (start > end and not self.daily):
+                must = "at another time than" if self.daily else "after"
+                raise CensorError(f"censor {self.name!r}: {key}: {pair!r} must end {must} it starts")
+            out.append((start, end))
+        return out
+
+    def is_open(self, now: dt.datetime) -> bool:
+        """Whether ``now`` (an aware datetime: the lab clock's) falls in an open window."""
+        at = now.astimezone(dt.UTC).time() if self.daily else now
+        return any(start <= at < end if start < end else (at >= start or at < end) for start, end in self.windows)
+
+    def attach(self, at: Attachment) -> None:
+        now = lab_clock(at.now)
+        self.at, self.closed = at, False
+        self.tick(now)
+
+    def tick(self, now: dt.datetime) -> None:
+        if self.at is None:
+            return
+        closed = not self.is_open(now)
+        if closed and not self.closed:
+            self.inner.attach(dataclasses.replace(self.at, now=now))
+        elif self.closed and not closed:
+            self.inner.detach()
+        elif closed:
+            self.inner.tick(now)
+        self.closed = closed
+
+    def detach(self) -> None:
+        if self.closed:
+            self.inner.detach()
+        self.at, self.closed = None, False
+
+    def effect(self, model: TopologyModel, node: str, client: str, address: str, now: dt.datetime | None) -> str | None:
+        return None if self.is_open(lab_clock(now)) else self.inner.effect(model, node, client, address, now)

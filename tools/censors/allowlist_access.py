@@ -1,0 +1,28 @@
+"""AllowlistAccessNetwork: an operator's subscribers reach only a list of addresses.
+
+ShutdownAccessNetwork with ``allow`` required: at the operator's router every forwarded
+packet to or from its access segments is dropped unless the address beyond is in
+``allow`` (include the subscribers' resolver, or names stop resolving).
+
+Models the whitelist of 2022-01-08: only some domestic media and Kaspi's services were
+reachable; the exact list is unconfirmed (kazakhstan.md section 4).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tools.censors.base import CensorError
+from tools.censors.shutdown_access import ShutdownAccessNetwork
+
+
+class AllowlistAccessNetwork(ShutdownAccessNetwork):
+    name = "AllowlistAccessNetwork"
+    models = "kazakhstan.md section 4 (from 2022-01-08 only some domestic media and Kaspi; list unconfirmed)"
+    probe_sees = "the operator's subscribers: listed sites accessible, the rest tcp_ip generic_timeout_error"
+    circumvention = "another operator's network; a tunnel to a listed address"
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        if not self.allow:
+            raise CensorError(f"censor {self.name!r}: needs allow (the prefixes still reachable)")

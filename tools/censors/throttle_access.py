@@ -1,0 +1,60 @@
+"""ThrottleAccessNetwork: every TLS flow through an operator's router slowed, not cut.
+
+ThrottleTrafficForTLSSNI with every name on the list: each port-443 flow crossing the
+node has its ClientHello held (``delay_s`` plus up to ``jitter_s``) and its server's
+packets shaped, whatever its SNI (or none). Plain HTTP and DNS go on. ``rate`` is what
+each subscriber behind the node gets (default 128kbit): the shaping class holds that
+times the subscribers, so an operator's capacity shrinks in proportion, whatever the
+lab's size.
+
+Models 2022-01-04, when Tele2's and Kcell's traffic fell but not to zero: throttling
+(kazakhstan.md section 4). How it was done is not published; the lab's hold-and-shape,
+measured in 2022 on single sites (section 3), is an assumption here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from tools.censors.base import Attachment
+from tools.censors.shutdown import ShutdownCensor, sides
+from tools.censors.throttle_tls_sni import ThrottleTrafficForTLSSNI
+from topologies.model import TopologyModel
+
+PER_SUBSCRIBER = "128kbit"
+UNITS = {"bit": 1, "kbit": 1_000, "mbit": 1_000_000, "gbit": 1_000_000_000, "bps": 8, "kbps": 8_000, "mbps": 8_000_000}
+
+
+def tc_bits(rate: str) -> int:
+    """A tc rate (as RATE in throttle_tls_sni accepts) in bits per second."""
+    number, unit = re.fullmatch(r"([0-9.]+)([a-z]+)", rate).groups()  # type: ignore[union-attr]
+    return int(float(number) * UNITS[unit])
+
+
+class ThrottleAccessNetwork(ThrottleTrafficForTLSSNI, ShutdownCensor):
+    name = "ThrottleAccessNetwork"
+    params_allowed = ThrottleTrafficForTLSSNI.params_allowed - {"domains", "subdomains"}
+    models = "kazakhstan.md section 4 (2022-01-04: Tele2/Kcell fall but not to zero; mechanism assumed)"
+    probe_sees = "the operator's subscribers: every site accessible, TLS handshake over 2 s (lab outcome throttled)"
+    circumvention = "another operator's network; traffic not on port 443 (a VPN on another port)"
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**{"rate": PER_SUBSCRIBER, **params})
+        self.per_subscriber = self.rate
+
+    def throttles(self, sni: str | None) -> bool:
+        return True
+
+    def attach(self, at: Attachment) -> None:
+        model, node = at.model, at.host.name
+        behind = {
+            s for s in model.graph[node] if model.role(s) == "segment" and model.graph.nodes[s]["gateway"] == node
+        }
+        count = sum(1 for s in behind for h in model.graph[s] if model.role(h) == "subscriber")
+        self.rate = f"{tc_bits(self.per_subscriber) * max(count, 1)}bit"
+        super().attach(at)
+
+    def effect(self, model: TopologyModel, node: str, client: str, address: str, now: dt.datetime | None) -> str | None:
+        return "throttled" if any(sides(model, node, client, address)) else None
