@@ -1,17 +1,19 @@
 """``make bench``: every benchmark, each against a baseline measured in the same run.
 
 python -m bench                    # every benchmark in turn, each with its own defaults
-python -m bench NAME [ARGS ...]    # one benchmark (startup, interception, censor_throughput) with its arguments
+python -m bench NAME [ARGS ...]    # one benchmark with its arguments: startup, interception, censor_throughput,
+                                   # national_scale
 """
 
 import sys
 
-from bench import censor_throughput, interception, startup
+from bench import censor_throughput, interception, national_scale, startup
 
 BENCHMARKS = {
     "startup": startup.main,
     "interception": interception.main,
     "censor_throughput": censor_throughput.main,
+    "national_scale": national_scale.main,
 }
 
 

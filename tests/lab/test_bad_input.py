@@ -78,3 +78,40 @@ def test_unknown_scenario_through_make(tmp_path: Path) -> None:
     )
     assert proc.returncode != 0
     assert "kzlab: error: unknown scenario 'no_such_scenario'" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["shutdown_variants", "--param", "subscribers=0"], "subscribers=0"),
+        (["shutdown_variants", "--param", "operators=many"], "expected KEY=N"),
+        (["shutdown_variants", "--param", "speed=2"], "parameters {'speed': 2}"),
+        (["baseline", "--param", "home=3"], "takes no parameters"),
+    ],
+)
+def test_bad_scenario_parameters_get_one_line_and_exit_2(args: list[str], message: str, tmp_path: Path) -> None:
+    before = support.leftovers()
+    proc = subprocess.run(
+        support.scenario_cmd("run", *args, "--results", str(tmp_path / "results")),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kzlab: error: ") and message in lines[0], proc.stderr
+    assert not (tmp_path / "results").exists()
+    assert set(support.leftovers()) - set(before) == set()
+
+
+def test_bad_clock_speed_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        support.scenario_cmd("run", "curfew", "--seconds-per-hour", "-1", "--results", str(tmp_path / "r")),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "outside 0..3600" in proc.stderr
+    assert not (tmp_path / "r").exists()
