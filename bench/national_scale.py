@@ -45,17 +45,20 @@ LINEAR = 1.1  # a per-cell cost ratio up to this is linear (the rest is noise)
 
 
 def run_scenario(operators: int, subscribers: int, timeout: float) -> dict[str, Any]:
-    """One scenario run as a user runs it; its summary.json, exit status and wall time."""
+    """One scenario run as a user runs it: its summary.json, exit status, wall time and, if it
+    failed, the last lines of its output."""
     WORK.mkdir(parents=True, exist_ok=True)
     results = Path(tempfile.mkdtemp(prefix=f"{subscribers}-", dir=WORK))
     cmd = [sys.executable, "-m", "scenarios", "run", SCENARIO, "--results", str(results)]
     cmd += ["--param", f"operators={operators}", "--param", f"subscribers={subscribers}"]
     t0 = time.monotonic()
-    try:
-        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
-        rc, output = proc.returncode, proc.stdout + proc.stderr
-    except subprocess.TimeoutExpired as exc:
-        rc, output = None, f"{exc.stdout or ''}{exc.stderr or ''}\ntimed out after {timeout:.0f}s"
+    with subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        try:
+            output = proc.communicate(timeout=timeout)[0]
+        except subprocess.TimeoutExpired:
+            proc.terminate()  # passed on to the lab, which tears down and writes its summary
+            output = proc.communicate()[0] + f"\nnational_scale: stopped after {timeout:.0f}s"
+    rc = proc.returncode
     wall = time.monotonic() - t0
     try:
         summary = json.loads(next(results.glob(f"{SCENARIO}/*/summary.json")).read_text())
@@ -63,10 +66,8 @@ def run_scenario(operators: int, subscribers: int, timeout: float) -> dict[str, 
         summary = {}
     finally:
         shutil.rmtree(results)
-    if rc != 0:
-        tail = "\n".join(output.splitlines()[-TAIL:])
-        print(f"national_scale: subscribers={subscribers}: exit status {rc}; last lines:\n{tail}", file=sys.stderr)
-    return {"rc": rc, "wall": wall, "summary": summary}
+    tail = None if rc == 0 else "\n".join(output.splitlines()[-TAIL:])
+    return {"rc": rc, "wall": wall, "summary": summary, "tail": tail}
 
 
 def mismatches(summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -97,6 +98,7 @@ def row(operators: int, subscribers: int, run: dict[str, Any]) -> dict[str, Any]
         "matched": bool(summary.get("matched")) and run["rc"] == 0,
         "mismatched_cells": mismatches(summary),
         "error": summary.get("error") or summary.get("interrupted"),
+        "output_tail": run["tail"],
         "phases": phases,
     }
     if phases:
@@ -189,6 +191,7 @@ def main(argv: list[str]) -> int:
     for r in failed:
         what = r["error"] or f"exit status {r['rc']}"
         print(f"national_scale: subscribers={r['subscribers']}: {what}; {len(r['mismatched_cells'])} cells missed")
+        print(f"  last lines of its output:\n{r['output_tail']}")
         for phase in dict.fromkeys(c["phase"] for c in r["mismatched_cells"]):
             missed = [c for c in r["mismatched_cells"] if c["phase"] == phase]
             c = missed[0]

@@ -103,8 +103,8 @@ def test_shutdown_scenarios_match_expectation_and_prediction_and_chart_the_outsi
     assert [t["phase"] for t in timeline] == [p["name"] for p in summary["phases"]]
     for chart in ("connectivity.png", "operators.png"):
         assert (run_dir / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    first, last = timeline[0], timeline[-1]
-    for entry in (first, last):  # before and after: everything answers, everything is visible
+    # before (curfew starts dark) and after: everything answers, everything is visible
+    for entry in timeline[-1:] if name == "curfew" else (timeline[0], timeline[-1]):
         assert entry["bgp"]["share"] == 1.0 and entry["probing"]["share"] == 1.0 and entry["inside"]["share"] == 1.0
     by_phase = {t["phase"]: t for t in timeline}
     if name == "shutdown_variants":
@@ -115,4 +115,9 @@ def test_shutdown_scenarios_match_expectation_and_prediction_and_chart_the_outsi
         assert by_phase["nationwide"]["bgp"]["share"] == 1.0, "RIPE: networks stayed visible in BGP"
         assert by_phase["nationwide"]["probing"]["share"] == 0.0
         assert by_phase["window_jan5"]["probing"]["groups"]["kt"]["share"] == 1.0
+    if name == "curfew":  # dark between the windows, open inside them, BGP visible throughout
+        for entry in timeline[:-1]:
+            kt = entry["probing"]["groups"]["kt"]["share"]
+            assert kt == (1.0 if entry["phase"].startswith("open") else 0.0), entry["phase"]
+            assert entry["bgp"]["share"] == 1.0
     assert support.wait_until_clean(summary["run"]) == []
