@@ -22,17 +22,9 @@ provider, a ping sweep from abroad) is charted in the results.
 """
 
 from scenarios.cli import script_main
-from scenarios.national import ALLOWLIST, CAPTURE, OUTSIDE, TARGETS, Country
+from scenarios.national import ALLOWLIST, BORDER_WINDOWS, Country
 from scenarios.spec import Phase, Scenario, Step
 
-# The daily access windows (UTC) of kazakhstan.md section 4.
-WINDOWS = [
-    ["2022-01-05T17:30", "2022-01-05T22:00"],
-    ["2022-01-06T10:30", "2022-01-06T14:00"],
-    ["2022-01-07T02:30", "2022-01-07T06:00"],
-    ["2022-01-08T02:30", "2022-01-08T10:00"],
-    ["2022-01-09T02:30", "2022-01-09T06:00"],
-]
 THROTTLED_NOT_CUT = ("kcell", "tele2")  # "Tele2/Kcell fall but not to zero"
 
 
@@ -43,20 +35,11 @@ def build(operators: int = 4, subscribers: int = 2) -> Scenario:
     cut_ops = [o for o in mobile_ops if o not in THROTTLED_NOT_CUT]
     mobile, home = kz.subscribers("mobile"), kz.subscribers("home")
     slow = [s for s in mobile if kz.model.graph.nodes[s]["operator"] in slow_ops]
-    border = Step(
-        "attach", "border", "AccessWindows", "border", {"censor": "DropTrafficAtBorder", "params": {}, "open": WINDOWS}
-    )
     dark = kz.border_closed() | kz.cut_off(mobile)
-    return Scenario(
-        name="kz2022_january",
-        description="January 4-11, 2022: mobile falls, the border shuts, access windows, a whitelist, restoration",
-        topology="kz_national",
-        topology_params=kz.params,
-        targets=TARGETS,
-        capture=CAPTURE,
-        observe=OUTSIDE,
-        predict=True,
-        phases=(
+    return kz.scenario(
+        "kz2022_january",
+        "January 4-11, 2022: mobile falls, the border shuts, access windows, a whitelist, restoration",
+        (
             Phase("before", at="Jan 4, before the protests reach the network", time="2022-01-04T12:00"),
             Phase(
                 "mobile_falls",
@@ -72,7 +55,7 @@ def build(operators: int = 4, subscribers: int = 2) -> Scenario:
                 time="2022-01-05T10:30",
                 steps=kz.each("detach", "slow", "", slow_ops)
                 + kz.each("attach", "cut", "ShutdownAccessNetwork", slow_ops)
-                + (border,),
+                + (BORDER_WINDOWS,),
                 expect=dark,
             ),
             Phase(
@@ -104,7 +87,7 @@ def build(operators: int = 4, subscribers: int = 2) -> Scenario:
                 + kz.each("detach", "allow", "", kz.operators("home")),
             ),
         ),
-        sources="kazakhstan.md section 4 (Cloudflare Radar, RIPE Labs, IODA via net4people/bbs#99, Access Now)",
+        "kazakhstan.md section 4 (Cloudflare Radar, RIPE Labs, IODA via net4people/bbs#99, Access Now)",
     )
 
 

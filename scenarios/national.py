@@ -28,7 +28,7 @@ from typing import Any
 
 from scenarios.expect import cells
 from scenarios.predict import CONNECT_CUT, DNS_CUT, NO_ROUTE
-from scenarios.spec import Observation, Step, Target
+from scenarios.spec import Observation, Phase, Scenario, Step, Target
 from topologies import kz_national
 from topologies.internet import KASPI, KZMEDIA, all_sites
 from topologies.kz_isp import ISP_RESOLVER
@@ -39,8 +39,17 @@ INTERNATIONAL = ("facebook.com", "youtube.com")
 TARGETS = tuple(Target.fetch(d) for d in DOMESTIC + INTERNATIONAL)
 ALLOWED = ("kaspi.kz", "tengrinews.kz")
 ALLOWLIST = [*KASPI.prefixes, f"{all_sites((KZMEDIA,))['tengrinews.kz'].address}/32", f"{ISP_RESOLVER}/32"]
-CAPTURE = (("border", "transit"),)
-OUTSIDE = Observation(vantage="abroad", collector="transit")
+# The daily access windows (UTC) of kazakhstan.md section 4: the border opened only then.
+WINDOWS = [
+    ["2022-01-05T17:30", "2022-01-05T22:00"],
+    ["2022-01-06T10:30", "2022-01-06T14:00"],
+    ["2022-01-07T02:30", "2022-01-07T06:00"],
+    ["2022-01-08T02:30", "2022-01-08T10:00"],
+    ["2022-01-09T02:30", "2022-01-09T06:00"],
+]
+BORDER_WINDOWS = Step(
+    "attach", "border", "AccessWindows", "border", {"censor": "DropTrafficAtBorder", "params": {}, "open": WINDOWS}
+)
 
 
 class Country:
@@ -49,6 +58,22 @@ class Country:
     def __init__(self, operators: int, subscribers: int) -> None:
         self.params = {"operators": operators, "subscribers": subscribers}
         self.model: TopologyModel = kz_national.build(operators, subscribers)
+
+    def scenario(self, name: str, description: str, phases: tuple[Phase, ...], sources: str) -> Scenario:
+        """A shutdown scenario on this country: every one fetches the same sites, captures
+        the border's link abroad, observes from abroad and checks the model's prediction."""
+        return Scenario(
+            name=name,
+            description=description,
+            topology="kz_national",
+            topology_params=self.params,
+            targets=TARGETS,
+            capture=(("border", "transit"),),
+            observe=Observation(vantage="abroad", collector="transit"),
+            predict=True,
+            phases=phases,
+            sources=sources,
+        )
 
     def subscribers(self, access: str | None = None) -> list[str]:
         nodes = self.model.nodes("subscriber")

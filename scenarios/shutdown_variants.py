@@ -18,7 +18,7 @@ that Kazakhstan's was a data-plane shutdown (kazakhstan.md 4).
 """
 
 from scenarios.cli import script_main
-from scenarios.national import ALLOWLIST, CAPTURE, OUTSIDE, TARGETS, Country
+from scenarios.national import ALLOWLIST, Country
 from scenarios.spec import Phase, Scenario, Step
 
 
@@ -26,16 +26,10 @@ def build(operators: int = 4, subscribers: int = 2) -> Scenario:
     kz = Country(operators, subscribers)
     mobile_ops, all_ops = kz.operators("mobile"), kz.operators("mobile") + kz.operators("home")
     mobile = kz.subscribers("mobile")
-    return Scenario(
-        name="shutdown_variants",
-        description="one country, each shutdown mechanism in turn: what subscribers and the world see",
-        topology="kz_national",
-        topology_params=kz.params,
-        targets=TARGETS,
-        capture=CAPTURE,
-        observe=OUTSIDE,
-        predict=True,
-        phases=(
+    return kz.scenario(
+        "shutdown_variants",
+        "one country, each shutdown mechanism in turn: what subscribers and the world see",
+        (
             Phase("baseline", at="no shutdown"),
             Phase(
                 "data_plane",
@@ -71,7 +65,7 @@ def build(operators: int = 4, subscribers: int = 2) -> Scenario:
             ),
             Phase("restored", at="every mechanism removed", steps=kz.each("detach", "allow", "", all_ops)),
         ),
-        sources="kazakhstan.md section 4 (RIPE Labs: data-plane blocking, routes stayed visible); withdrawal compared",
+        "kazakhstan.md section 4 (RIPE Labs: data-plane blocking, routes stayed visible); withdrawal compared",
     )
 
 
