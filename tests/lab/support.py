@@ -27,6 +27,11 @@ def scenario_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "scenarios", *args]
 
 
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python -m scenarios ARGS`` to its end, output captured as text."""
+    return subprocess.run(scenario_cmd(*args), cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
 def run_scenario(name: str, results: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict, Path]:
     """``python -m scenarios run NAME --results RESULTS ARGS``: the process, summary.json and the run's directory."""
     proc = subprocess.run(

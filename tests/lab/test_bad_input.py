@@ -56,13 +56,7 @@ def test_bad_scenario_gets_one_line_and_exit_2(case: str, tmp_path: Path) -> Non
     path = tmp_path / "bad_scenario.py"
     path.write_text(HEADER + body + "\n")
     before = support.leftovers()
-    proc = subprocess.run(
-        support.scenario_cmd("run", str(path), "--results", str(tmp_path / "results")),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = support.cli("run", str(path), "--results", str(tmp_path / "results"))
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
@@ -91,13 +85,7 @@ def test_unknown_scenario_through_make(tmp_path: Path) -> None:
 )
 def test_bad_scenario_parameters_get_one_line_and_exit_2(args: list[str], message: str, tmp_path: Path) -> None:
     before = support.leftovers()
-    proc = subprocess.run(
-        support.scenario_cmd("run", *args, "--results", str(tmp_path / "results")),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = support.cli("run", *args, "--results", str(tmp_path / "results"))
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("kzlab: error: ") and message in lines[0], proc.stderr
@@ -106,12 +94,6 @@ def test_bad_scenario_parameters_get_one_line_and_exit_2(args: list[str], messag
 
 
 def test_bad_clock_speed_is_refused_before_anything_starts(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        support.scenario_cmd("run", "curfew", "--seconds-per-hour", "-1", "--results", str(tmp_path / "r")),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = support.cli("run", "curfew", "--seconds-per-hour", "-1", "--results", str(tmp_path / "r"))
     assert proc.returncode == 2 and "outside 0..3600" in proc.stderr
     assert not (tmp_path / "r").exists()
