@@ -2,7 +2,7 @@
 
 Wraps another shutdown censor (``censor``: its registered name; ``params``: its
 parameters) and keeps it attached outside the open windows, detached inside them, as
-the lab clock moves (scenarios/clock.py). The windows are either ``open``, moments
+the lab clock moves (tools/lab/clock.py). The windows are either ``open``, moments
 (ISO-8601, UTC when no zone is named) as [start, end] pairs, or ``daily_open``, times
 of day ("HH:MM", UTC) as [start, end] pairs, a pair wrapping past midnight when it ends
 before it starts. A window is open from its start up to, not including, its end.
