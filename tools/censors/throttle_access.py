@@ -3,9 +3,9 @@
 ThrottleTrafficForTLSSNI with every name on the list: each port-443 flow crossing the
 node has its ClientHello held (``delay_s`` plus up to ``jitter_s``) and its server's
 packets shaped, whatever its SNI (or none). Plain HTTP and DNS go on. ``rate`` is what
-each subscriber behind the node gets (default 128kbit): the shaping class holds that
+each subscriber behind the node gets (default 256kbit): the shaping class holds that
 times the subscribers, so an operator's capacity shrinks in proportion, whatever the
-lab's size.
+lab's size. The hold defaults to 2.5 s plus up to 0.2 s.
 
 Models 2022-01-04, when Tele2's and Kcell's traffic fell but not to zero: throttling
 (kazakhstan.md section 4). How it was done is not published; the lab's hold-and-shape,
@@ -23,7 +23,9 @@ from tools.censors.shutdown import ShutdownCensor, sides
 from tools.censors.throttle_tls_sni import ThrottleTrafficForTLSSNI
 from topologies.model import TopologyModel
 
-PER_SUBSCRIBER = "128kbit"
+# A shorter hold than the single-site throttle's: handshakes still read as throttled
+# (over 2 s), with room under the probe's 5 s TLS limit when hundreds are held at once.
+ACCESS_DEFAULTS = {"rate": "256kbit", "delay_s": 2.5, "jitter_s": 0.2}
 UNITS = {"bit": 1, "kbit": 1_000, "mbit": 1_000_000, "gbit": 1_000_000_000, "bps": 8, "kbps": 8_000, "mbps": 8_000_000}
 
 
@@ -41,7 +43,7 @@ class ThrottleAccessNetwork(ThrottleTrafficForTLSSNI, ShutdownCensor):
     circumvention = "another operator's network; traffic not on port 443 (a VPN on another port)"
 
     def __init__(self, **params: Any) -> None:
-        super().__init__(**{"rate": PER_SUBSCRIBER, **params})
+        super().__init__(**{**ACCESS_DEFAULTS, **params})
         self.per_subscriber = self.rate
 
     def throttles(self, sni: str | None) -> bool:
