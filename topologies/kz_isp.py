@@ -19,6 +19,7 @@ the gateway.
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 from topologies.internet import (
     DOMESTIC,
@@ -57,8 +58,8 @@ def build(home: int = 2, mobile: int = 2, public_dns: tuple[str, ...] = ()) -> T
         raise TopologyError(f"kz_isp: home={home}, mobile={mobile}: needs 1..500 subscribers, at least one of each")
     m = TopologyModel("kz_isp", "A Kazakhtelecom-like ISP (AS9198) and the internet")
     for name in ("core", "border"):
-        m.add_node(name, "router", asn=9198)
-    m.add_node("gw", "router", asn=9198, censor_point=True, label="ISP gateway (DPI)")
+        m.add_node(name, "router", asn=9198, cc="KZ")
+    m.add_node("gw", "router", asn=9198, cc="KZ", censor_point=True, label="ISP gateway (DPI)")
     m.graph.nodes["border"]["censor_point"] = True
     m.add_node("transit", "router", asn=None, label="international transit")
     m.connect("core", "gw", "92.47.255.0/30")
@@ -78,15 +79,17 @@ def build(home: int = 2, mobile: int = 2, public_dns: tuple[str, ...] = ()) -> T
         "resolver",
         "server",
         asn=9198,
+        cc="KZ",
         loopbacks=[ISP_RESOLVER],
         services=[Service("dns_recursive", {"label": "ISP resolver", "isp": True})],
     )
     m.attach("resolver", "ktdc", "92.46.0.10")
-    add_organisation(m, KTHOSTING, "ktdc", "92.46.0.20")
+    add_organisation(m, KTHOSTING, "ktdc", "92.46.0.20", cc="KZ")
     m.add_node(
         "portal",
         "server",
         asn=9198,
+        cc="KZ",
         loopbacks=[PORTAL],
         label="qca.kz certificate portal",
         services=[Service("install_portal")],
@@ -96,7 +99,7 @@ def build(home: int = 2, mobile: int = 2, public_dns: tuple[str, ...] = ()) -> T
     m.add_segment("kz_ix", "185.1.114.0/24", gateway="border", label="domestic exchange")
     m.attach("border", "kz_ix", "185.1.114.1")
     for i, org in enumerate(DOMESTIC):
-        add_organisation(m, org, "kz_ix", f"185.1.114.{10 + i}")
+        add_organisation(m, org, "kz_ix", f"185.1.114.{10 + i}", cc="KZ")
 
     m.add_segment("intl_ix", "80.81.192.0/24", gateway="transit", label="international IXP")
     m.attach("transit", "intl_ix", "80.81.192.1")
@@ -133,8 +136,9 @@ def _subscribers(m: TopologyModel, segment: str, block: str, prefix: str, count:
         m.attach(name, segment, _ip(base + 256 + i))
 
 
-def add_organisation(m: TopologyModel, org: Organisation, segment: str, link_address: str) -> None:
-    """A node for ``org`` on ``segment``: its site addresses on loopback, its blocks."""
+def add_organisation(m: TopologyModel, org: Organisation, segment: str, link_address: str, **attrs: Any) -> None:
+    """A node for ``org`` on ``segment``: its site addresses on loopback, its blocks, and
+    ``attrs`` (cc="KZ" for one inside the country, say)."""
     addresses = sorted({s.address for s in org.sites})
     services = [Service("web", {"sites": org.sites})] if org.sites else []
     if org is TELEGRAM:  # its data centres speak MTProto
@@ -148,6 +152,7 @@ def add_organisation(m: TopologyModel, org: Organisation, segment: str, link_add
         loopbacks=addresses,
         prefixes=org.prefixes,
         services=services,
+        **attrs,
     )
     m.attach(org.node, segment, link_address)
 

@@ -79,8 +79,7 @@ def build(operators: int = 4, subscribers: int = 2) -> TopologyModel:
     m.add_node("resolver", "server", asn=9198, cc="KZ", operator="kt", loopbacks=[ISP_RESOLVER], services=[resolver])
     m.attach("resolver", "kz_dc", "92.46.0.10")
     for i, org in enumerate(DOMESTIC):
-        add_organisation(m, org, "kz_dc", f"92.46.0.{20 + i}")
-        m.graph.nodes[org.node].update(cc="KZ", operator="kt")
+        add_organisation(m, org, "kz_dc", f"92.46.0.{20 + i}", cc="KZ", operator="kt")
 
     m.add_node("transit", "router", asn=TRANSIT_ASN, label="international transit",
                services=[Service("bgp", {"relations": {"border": "customer"}})])  # fmt: skip
