@@ -64,6 +64,18 @@ def sides(model: TopologyModel, node: str, client: str, address: str) -> tuple[s
     return client_side, address_side
 
 
+def access_segments(model: TopologyModel, node: str) -> list[str]:
+    """The segments ``node`` is the gateway of that hold subscribers: its access network."""
+    graph = model.graph
+    return [
+        s
+        for s in graph[node]
+        if model.role(s) == "segment"
+        and graph.nodes[s]["gateway"] == node
+        and any(model.role(h) == "subscriber" for h in graph[s])
+    ]
+
+
 def link(model: TopologyModel, node: str, device: str) -> str:
     """The neighbour of ``node`` (the device itself, or a segment they share) by which
     it reaches the adjacent ``device``."""

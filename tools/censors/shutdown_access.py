@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tools.censors.shutdown import CutLinks, within
+from tools.censors.shutdown import CutLinks, access_segments, within
 from topologies.model import TopologyModel
 
 
@@ -26,14 +26,7 @@ class ShutdownAccessNetwork(CutLinks):
     table_prefix = "kzlab_access"
 
     def links(self, model: TopologyModel, node: str) -> list[str]:
-        graph = model.graph
-        return [
-            s
-            for s in graph[node]
-            if model.role(s) == "segment"
-            and graph.nodes[s]["gateway"] == node
-            and any(model.role(h) == "subscriber" for h in graph[s])
-        ]
+        return access_segments(model, node)
 
     def allow_rules(self, interfaces: str) -> list[str]:
         return [f"iifname {interfaces} ip daddr @allow accept", f"oifname {interfaces} ip saddr @allow accept"]

@@ -19,7 +19,7 @@ import re
 from typing import Any
 
 from tools.censors.base import Attachment
-from tools.censors.shutdown import ShutdownCensor, sides
+from tools.censors.shutdown import ShutdownCensor, access_segments, sides
 from tools.censors.throttle_tls_sni import ThrottleTrafficForTLSSNI
 from topologies.model import TopologyModel
 
@@ -50,11 +50,8 @@ class ThrottleAccessNetwork(ThrottleTrafficForTLSSNI, ShutdownCensor):
         return True
 
     def attach(self, at: Attachment) -> None:
-        model, node = at.model, at.host.name
-        behind = {
-            s for s in model.graph[node] if model.role(s) == "segment" and model.graph.nodes[s]["gateway"] == node
-        }
-        count = sum(1 for s in behind for h in model.graph[s] if model.role(h) == "subscriber")
+        model = at.model
+        count = sum(model.role(h) == "subscriber" for s in access_segments(model, at.host.name) for h in model.graph[s])
         self.rate = f"{tc_bits(self.per_subscriber) * max(count, 1)}bit"
         super().attach(at)
 
