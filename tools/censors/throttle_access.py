@@ -15,24 +15,16 @@ measured in 2022 on single sites (section 3), is an assumption here.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Any
 
 from tools.censors.base import Attachment
 from tools.censors.shutdown import ShutdownCensor, access_segments, sides
-from tools.censors.throttle_tls_sni import ThrottleTrafficForTLSSNI
+from tools.censors.throttle_tls_sni import ThrottleTrafficForTLSSNI, tc_bits
 from topologies.model import TopologyModel
 
 # A shorter hold than the single-site throttle's: handshakes still read as throttled
 # (over 2 s), with room under the probe's 5 s TLS limit when hundreds are held at once.
 ACCESS_DEFAULTS = {"rate": "256kbit", "delay_s": 2.5, "jitter_s": 0.2}
-UNITS = {"bit": 1, "kbit": 1_000, "mbit": 1_000_000, "gbit": 1_000_000_000, "bps": 8, "kbps": 8_000, "mbps": 8_000_000}
-
-
-def tc_bits(rate: str) -> int:
-    """A tc rate (as RATE in throttle_tls_sni accepts) in bits per second."""
-    number, unit = re.fullmatch(r"([0-9.]+)([a-z]+)", rate).groups()  # type: ignore[union-attr]
-    return int(float(number) * UNITS[unit])
 
 
 class ThrottleAccessNetwork(ThrottleTrafficForTLSSNI, ShutdownCensor):

@@ -33,7 +33,14 @@ from tools.censors.queue import QueueCensor, marks
 from tools.censors.tls_sni import FIRST_DATA, domains, first_segment_sni, flow_key, selects_first_data
 
 RATE = re.compile(r"^[0-9]+(\.[0-9]+)?(bit|kbit|mbit|gbit|bps|kbps|mbps)$")
+UNITS = {"bit": 1, "kbit": 1_000, "mbit": 1_000_000, "gbit": 1_000_000_000, "bps": 8, "kbps": 8_000, "mbps": 8_000_000}
 DEFAULTS = {"delay_s": 3.9, "jitter_s": 0.3, "rate": "256kbit"}
+
+
+def tc_bits(rate: str) -> int:
+    """A tc rate that RATE accepts, in bits per second."""
+    number, unit = re.fullmatch(r"([0-9.]+)([a-z]+)", rate).groups()  # type: ignore[union-attr]
+    return int(float(number) * UNITS[unit])
 
 
 class ThrottleTrafficForTLSSNI(QueueCensor):

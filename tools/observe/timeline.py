@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from tools.lab import clock
+
 WORKING = frozenset({"accessible", "throttled", "tls_mitm"})
 
 
@@ -71,12 +73,12 @@ def _check_signal(signal: Any, where: str) -> None:
 
 
 def parse_time(value: str, where: str) -> dt.datetime:
-    """An ISO-8601 time as an aware UTC datetime; a time without an offset is taken as UTC."""
+    """The lab clock's reading of an ISO-8601 time (tools/lab/clock.py), the error naming
+    the field ``where``."""
     try:
-        t = dt.datetime.fromisoformat(value)
-    except (TypeError, ValueError):
+        return clock.parse_time(value)
+    except ValueError:
         raise ValueError(f"{where}: expected an ISO-8601 time or null, got {value!r}") from None
-    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
 
 
 def validate(timeline: Any) -> list[dict[str, Any]]:
