@@ -47,8 +47,11 @@ if [ $((${#missing[@]} + ${#optional_missing[@]})) -gt 0 ]; then
   fi
   trap 'if [ "$made_policy" = 1 ]; then rm -f "$policy"; fi' EXIT
   apt-get update -qq
+  # Read apt-cache's whole answer before matching: `apt-cache ... | grep -q` under
+  # pipefail is false whenever grep stops reading first (apt-cache then dies of SIGPIPE).
   for p in "${optional_missing[@]}"; do
-    if apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [0-9]'; then missing+=("$p"); fi
+    policy_text=$(apt-cache policy "$p" 2>/dev/null || true)
+    if [[ $policy_text == *"Candidate: "[0-9]* ]]; then missing+=("$p"); fi
   done
   if [ ${#missing[@]} -gt 0 ]; then
     echo "provision: installing ${missing[*]}"
