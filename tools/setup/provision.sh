@@ -2,26 +2,26 @@
 # Brings a fresh Debian 12 / Ubuntu 22.04 / 24.04 machine (root) to a working kzlab:
 # Debian packages, then a venv from the system python3 with --system-site-packages
 # (Mininet comes from apt), then the pinned Python packages of requirements.txt.
-# Used by the Makefile (and so by .ci/run) and by the Vagrantfile. Idempotent: a stamp
-# records what was installed, so a second run returns at once.
+# Used by the Makefile (and so by .ci/run and ./kzlab) and by the Vagrantfile. Idempotent:
+# a stamp records what was installed, so a second run returns at once. Needs only bash,
+# coreutils, dpkg and apt to start (./kzlab installs what is missing, and make).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/../.." && pwd)
 venv="$here/.venv"
 stamp="$venv/.kzlab-provisioned"
+gaps="$here/tools/setup/platform-gaps"
 apt_packages=(
-  mininet iproute2 iptables nftables bridge-utils net-tools kmod procps psmisc
+  make mininet iproute2 iptables nftables bridge-utils net-tools kmod procps psmisc
   iputils-ping traceroute
   util-linux tcpdump tshark openssl ca-certificates curl dnsutils iperf3
   bind9 nginx bird2 libnss3-tools libnetfilter-queue-dev
   python3 python3-venv python3-dev gcc
+  # the browser test (1.11) and the Vagrantfile test
+  chromium vagrant
 )
-# Installed where the distribution packages them as debs: vagrant (for the Vagrantfile
-# test; Ubuntu 24.04 dropped it) and chromium (the browser test, 1.11; Ubuntu ships it
-# only as a snap, which cannot use a lab host's own NSS database).
-optional_packages=(vagrant chromium)
-# What the stamp covers: the package list, the pins and this script itself.
-want=$(cat "$0" "$here/requirements.txt" | sha256sum | cut -d' ' -f1)
+# What the stamp covers: the package list, the pins, the platform gaps and this script.
+want=$(cat "$0" "$here/requirements.txt" "$gaps" | sha256sum | cut -d' ' -f1)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "provision: run as root (sudo make ...): the lab needs network namespaces" >&2
@@ -31,12 +31,19 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed"; }
+# This platform's line of the gaps file ("ID VERSION_ID package..."): packages it has no
+# deb for (Ubuntu's chromium is a snap, which cannot use a lab host's own NSS database).
+platform=$(. /etc/os-release && echo "${ID:-} ${VERSION_ID:-}")
+lacking=" "
+while read -r id version packages; do
+  if [ "$id $version" = "$platform" ]; then lacking+="$packages "; fi
+done < "$gaps"
+installed() { [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == *" ok installed" ]]; }
 missing=()
-for p in "${apt_packages[@]}"; do installed "$p" || missing+=("$p"); done
-optional_missing=()
-for p in "${optional_packages[@]}"; do installed "$p" || optional_missing+=("$p"); done
-if [ $((${#missing[@]} + ${#optional_missing[@]})) -gt 0 ]; then
+for p in "${apt_packages[@]}"; do
+  if [[ $lacking != *" $p "* ]] && ! installed "$p"; then missing+=("$p"); fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   # The lab runs its own named and nginx inside its namespaces: keep the packages'
   # host services from starting during the install (policy-rc.d, removed afterwards).
@@ -47,20 +54,16 @@ if [ $((${#missing[@]} + ${#optional_missing[@]})) -gt 0 ]; then
   fi
   trap 'if [ "$made_policy" = 1 ]; then rm -f "$policy"; fi' EXIT
   apt-get update -qq
-  # Read apt-cache's whole answer before matching: `apt-cache ... | grep -q` under
-  # pipefail is false whenever grep stops reading first (apt-cache then dies of SIGPIPE).
-  for p in "${optional_missing[@]}"; do
-    policy_text=$(apt-cache policy "$p" 2>/dev/null || true)
-    if [[ $policy_text == *"Candidate: "[0-9]* ]]; then missing+=("$p"); fi
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    echo "provision: installing ${missing[*]}"
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  fi
+  echo "provision: installing ${missing[*]}"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || {
+    echo "provision: apt-get could not install ${missing[*]} on ${platform:-this system}" \
+      "(a package this platform truly lacks belongs in tools/setup/platform-gaps)" >&2
+    exit 1
+  }
   # Packages this run installed must not leave host services enabled for next boot.
   if [ -d /run/systemd/system ]; then
     for pair in bind9:named nginx:nginx bird2:bird; do
-      if printf '%s\n' "${missing[@]}" | grep -qx "${pair%%:*}"; then
+      if [[ " ${missing[*]} " == *" ${pair%%:*} "* ]]; then
         systemctl disable --now "${pair##*:}" >/dev/null 2>&1 || true
       fi
     done
