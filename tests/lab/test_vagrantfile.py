@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
@@ -16,7 +15,7 @@ def test_vagrantfile_uses_the_provisioning_script() -> None:
     assert "tools/setup/provision.sh" in (REPO / "Makefile").read_text()
 
 
-@pytest.mark.skipif(shutil.which("vagrant") is None, reason="vagrant is not packaged on this system")
+@pytest.mark.deb("vagrant")
 def test_vagrant_validate() -> None:
     proc = subprocess.run(
         ["vagrant", "validate", "--ignore-provider"], cwd=REPO, capture_output=True, text=True, timeout=180
