@@ -1,12 +1,13 @@
 # kzlab: the two commands a new user runs are `make demo` and `make test` (as root).
 # Each first runs the provisioning script, which installs what is missing and returns
-# at once when everything is already there.
+# at once when everything is already there. On a machine without make, `./kzlab demo`
+# and `./kzlab test` install make first and then run these targets.
 PY      := .venv/bin/python
 S       ?= baseline
 ARGS    ?=
 DEMO    := kz2019_certificate
 
-.PHONY: setup demo test run list clean bench lint
+.PHONY: setup demo test test-fresh-root run list clean bench lint
 
 setup:
 	@bash tools/setup/provision.sh
@@ -17,14 +18,19 @@ demo: setup
 test: setup
 	$(PY) -m pytest
 
+# On demand (minutes): a minimal Debian root from debootstrap plays `./kzlab demo`.
+test-fresh-root: setup
+	$(PY) -m pytest -m fresh_root tests/minimal
+
 run: setup
 	$(PY) -m scenarios run $(S) $(ARGS)
 
 list: setup
 	@$(PY) -m scenarios list
 
+# No python3 yet: nothing was ever provisioned, so no run can have left anything.
 clean:
-	@/usr/bin/python3 -m tools.lab.clean
+	@if [ -x /usr/bin/python3 ]; then /usr/bin/python3 -m tools.lab.clean; else echo "kzlab clean: nothing to clean"; fi
 
 bench: setup
 	$(PY) -m bench
