@@ -29,10 +29,16 @@ def read_gaps(text: str) -> dict[str, set[str]]:
     return gaps
 
 
-def platform(os_release: str) -> str:
+def os_release(text: str) -> dict[str, str]:
+    """An os-release file's fields, unquoted."""
+    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line)
+    return {key.strip(): value.strip().strip("\"'") for key, value in pairs}
+
+
+def platform(text: str) -> str:
     """ "ID VERSION_ID" of an os-release file's text, as the gaps file names platforms."""
-    fields = dict(line.split("=", 1) for line in os_release.splitlines() if "=" in line)
-    return " ".join(fields.get(key, "").strip().strip("\"'") for key in ("ID", "VERSION_ID"))
+    fields = os_release(text)
+    return f"{fields.get('ID', '')} {fields.get('VERSION_ID', '')}"
 
 
 def this_platform() -> str:

@@ -1,0 +1,130 @@
+"""The README's first command on a minimal machine: nothing but bash and git, then `./kzlab demo`.
+
+A minimal root of this machine's release (debootstrap --variant=minbase, from the mirror
+apt already uses, plus git) gets a clone of the repository's HEAD and is entered as a
+container would be (enter_root.sh: its own mount and PID namespaces, chroot), where
+`./kzlab demo` installs make, provisions everything and plays the demo. The lab inside runs
+in its own namespaces like any run. Slow (minutes, a few hundred MB from the mirror and
+PyPI): deselected by default, run by `make test-fresh-root`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import platform_gaps
+from tools.services.base import REPO
+
+pytestmark = [pytest.mark.fresh_root, pytest.mark.timeout(3900)]
+
+ENTER = Path(__file__).with_name("enter_root.sh")
+DEMO = "kz2019_certificate"
+# What a new machine on this network would be given with it: proxies, locally added CAs, pip's settings.
+NETWORK_ENV = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
+
+
+def apt_source(codename: str) -> tuple[str, list[str]]:
+    """The mirror and components this machine's apt uses for its own release (one-line or deb822 sources)."""
+    apt = Path("/etc/apt")
+    one_line = [apt / "sources.list", *sorted((apt / "sources.list.d").glob("*.list"))]
+    for path in filter(Path.exists, one_line):
+        for line in path.read_text().splitlines():
+            words = re.sub(r"\[[^]]*\]", "", line.split("#", 1)[0]).split()
+            if len(words) >= 4 and words[0] == "deb" and words[2] == codename:
+                return words[1], words[3:]
+    for path in sorted((apt / "sources.list.d").glob("*.sources")):
+        for stanza in re.split(r"\n\s*\n", path.read_text()):
+            fields = dict(re.findall(r"^([\w-]+):\s*(.*)$", stanza, re.MULTILINE))
+            if "deb" in fields.get("Types", "").split() and codename in fields.get("Suites", "").split():
+                return fields["URIs"].split()[0], fields.get("Components", "main").split()
+    raise AssertionError(f"no apt source for {codename} on this machine")
+
+
+def run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    assert proc.returncode == 0, f"{' '.join(cmd)}: exit {proc.returncode}\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+    return proc
+
+
+def host_mounts_under(path: Path) -> list[str]:
+    points = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+    return [p for p in points if p.startswith(f"{path}/")]
+
+
+def host_processes_in(path: Path) -> list[str]:
+    """Host processes whose root directory is inside path (chrooted there)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if Path(os.readlink(proc / "root")).is_relative_to(path):
+                found.append(proc.name)
+        except OSError:
+            continue  # gone, or not ours to read
+    return found
+
+
+@pytest.fixture
+def root() -> Iterator[Path]:
+    """An empty directory under /var/tmp for the root, deleted at the end unless something is still mounted in it."""
+    if shutil.which("debootstrap") is None:
+        run(["apt-get", "update", "-qq"], timeout=600)
+        run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "debootstrap"], timeout=600)
+    path = Path(tempfile.mkdtemp(prefix="kzlab-fresh-root-", dir="/var/tmp"))
+    yield path
+    left = host_mounts_under(path)
+    assert not left, f"still mounted on the host, {path} kept: {left}"
+    subprocess.run(["rm", "-rf", "--one-file-system", str(path)], check=True, timeout=600)
+
+
+def test_kzlab_demo_on_a_minimal_root(root: Path) -> None:
+    codename = platform_gaps.os_release(platform_gaps.OS_RELEASE.read_text())["VERSION_CODENAME"]
+    mirror, components = apt_source(codename)
+    started = time.monotonic()
+    # debootstrap mounts /proc and /sys in the root while it works: in a mount namespace of its own
+    run(
+        ["unshare", "--mount", "--fork", "debootstrap", "--variant=minbase", "--include=git",
+         f"--components={','.join(components)}", codename, str(root), mirror],
+        timeout=900,
+    )  # fmt: skip
+    bootstrapped = time.monotonic()
+    for tool in ("bash", "git"):
+        assert (root / "usr/bin" / tool).exists(), f"the minimal root has no {tool}"
+    for tool in ("make", "python3", "curl", "sudo"):
+        assert not (root / "usr/bin" / tool).exists(), f"the root is not minimal: it has {tool}"
+
+    local_cas = Path("/usr/local/share/ca-certificates")
+    if local_cas.is_dir():
+        shutil.copytree(local_cas, root / local_cas.relative_to("/"), dirs_exist_ok=True)
+    if Path("/etc/pip.conf").exists():
+        shutil.copy("/etc/pip.conf", root / "etc/pip.conf")
+    run(["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(root / "root/kzlab")], timeout=300)
+
+    env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8"]
+    env += [f"{k}={os.environ[k]}" for k in NETWORK_ENV if k in os.environ]
+    proc = subprocess.run(
+        ["unshare", "--mount", "--pid", "--fork", "--kill-child", "bash", str(ENTER), str(root),
+         "/usr/bin/env", "-i", *env, "/bin/bash", "-c", "cd /root/kzlab && ./kzlab demo"],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=2700,
+    )  # fmt: skip
+    finished = time.monotonic()
+    out = proc.stdout + proc.stderr
+    print(f"fresh root: debootstrap {bootstrapped - started:.0f} s, ./kzlab demo {finished - bootstrapped:.0f} s")
+    assert proc.returncode == 0, out[-6000:]
+    assert "kzlab: installing make" in out
+    assert f"kzlab: {DEMO}: every cell matched" in out, out[-6000:]
+    (summary,) = (root / "root/kzlab/results" / DEMO).glob("*/summary.json")
+    cells = json.loads(summary.read_text())["cells"]
+    assert cells and all(c["match"] for c in cells)
+    assert "enter_root: exit 0; left: nothing" in out.splitlines(), out[-3000:]
+    assert not host_mounts_under(root)
+    assert not host_processes_in(root)
