@@ -19,11 +19,22 @@ device answers at the gateway. Packets with bad lengths, truncated or oversized
 ClientHellos, or none at all are passed on, never fatal. If the process dies, the queue
 is bypassed (fail open) and traffic flows as if the device were absent.
 
+Hostile input is the normal case (DESIGN principle 8), so one rule holds for every
+packet: whatever goes wrong while handling it, that packet is accepted (the device
+fails open), its flow is passed on, the error is counted and logged by kind (stats.py),
+and the loop goes on. State is bounded: the flow table (flows.py: idle expiry, a maximum
+size, a deadline on every decision), the decisions waiting for a worker (pool.py: when
+the queue is full the flow is passed) and the intercepted connections being relayed
+(``max_relays``: past it the flow is passed). Nothing on the loop blocks: decisions,
+forging (forged.py) and the walled garden's iptables changes run on other threads.
+The counters are in ``interceptor-stats.json`` in the working directory.
+
 Run inside the gateway node: ``python -m tools.gateway.interceptor CONFIG.json``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import select
 import signal
@@ -32,37 +43,29 @@ import ssl
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import hashes
 from netfilterqueue import NetfilterQueue
 from scapy.layers.inet import IP, TCP
 
 from tools.dpi.inject import Injector
 from tools.dpi.tls import parse_client_hello
-from tools.gateway import mitm, rules, upstream
+from tools.gateway import mitm, rules, upstream, wire
+from tools.gateway.flows import COLLECTING, DECIDING, DONE, HANDSHAKE, Flow, FlowTable, Key
+from tools.gateway.forged import ForgedContexts
 from tools.gateway.national_ca import GENERATIONS, NationalCA
+from tools.gateway.pool import Pool
+from tools.gateway.stats import Stats, rss_kb
 from tools.gateway.surveillance import Log
-from tools.gateway.takeover import Handshake, Segment, adopt
+from tools.gateway.takeover import Segment, adopt
 from tools.gateway.walled_garden import WalledGarden
-from tools.services.pki import key_pem, pem, write_private
 
 MAX_HELD_SEGMENTS = 8
 MAX_HELLO_BYTES = 16 * 1024
-FLOW_TTL = 60.0
-
-
-@dataclass
-class Flow:
-    handshake: Handshake = field(default_factory=Handshake)
-    held: list = field(default_factory=list)  # netfilterqueue packets awaiting a verdict
-    data: bytes = b""
-    first: Segment | None = None
-    state: str = "handshake"  # handshake, collecting, deciding, done
-    seen: float = field(default_factory=time.monotonic)
+TICK = 0.02  # seconds between housekeeping rounds (decisions, expiry) while packets flow
+STATS_EVERY = 1.0  # seconds between writes of the stats file
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,12 @@ class Config:
     enforcement: bool = False
     walled: tuple[str, ...] = ()
     portal: str | None = None
+    max_flows: int = 16384  # flows tracked at once; the least recently seen goes first
+    flow_ttl: float = 30.0  # seconds a flow may go unseen
+    decide_timeout: float = 2 * upstream.TIMEOUT + 2  # a decision not back by then passes its flow
+    workers: int = 16  # threads deciding (the device's own connections) at once
+    max_pending: int = 256  # decisions waiting for a worker; past it a flow is passed
+    max_relays: int = 512  # intercepted connections at once; past it a flow is passed
 
     @classmethod
     def load(cls, path: str) -> Config:
@@ -89,191 +98,258 @@ class Config:
         return cls(**raw)
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What a worker found: the device's connection to the server and, when the server is
+    trusted, the forged context to serve; or why the flow is to be passed."""
+
+    key: Key
+    sni: str
+    up: upstream.Upstream | None
+    ctx: ssl.SSLContext | None = None
+    failure: str | None = None
+
+
 class Interceptor:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.ca = NationalCA.load(config.ca_dir, GENERATIONS[config.generation])
-        self.ca.shift_hours = config.shift_hours
+        ca = NationalCA.load(config.ca_dir, GENERATIONS[config.generation])
+        ca.shift_hours = config.shift_hours
+        self.contexts = ForgedContexts(ca, config.workdir)
         self.upstream_ctx = upstream.context(config.trust_bundle)
         self.log = Log(config.log)
-        self.flows: dict[tuple, Flow] = {}
-        self.contexts: dict[bytes, ssl.SSLContext] = {}
-        self.contexts_lock = threading.Lock()
-        self.workers = ThreadPoolExecutor(max_workers=16)
-        self.decided: list[tuple[tuple, upstream.Upstream]] = []
+        self.stats = Stats(config.workdir / "interceptor-stats.json")
+        self.flows = FlowTable(config.max_flows, config.flow_ttl, config.decide_timeout)
+        self.pool = Pool(config.workers, config.max_pending, lambda exc: self.stats.error("worker", exc))
+        self.decided: list[Decision] = []
         self.decided_lock = threading.Lock()
         self.wake_r, self.wake_w = socket.socketpair()
         self.wake_r.setblocking(False)
+        self.wake_w.setblocking(False)
+        self.relays = 0  # intercepted connections being served
+        self.relays_lock = threading.Lock()
         self.garden = WalledGarden(config.portal, list(config.walled), self.log)
-        self.injector = Injector()
+        self.injector: Injector | None = None  # a raw socket, opened by run()
+        self.next_tick = self.next_stats = 0.0
 
     # -- the queue ---------------------------------------------------------------------
     def on_packet(self, pkt: Any) -> None:
+        """The queue's callback: exactly one verdict for ``pkt``, whatever it holds."""
+        self.stats.count("packets")
+        parsed = None
         try:
-            ip = IP(pkt.get_payload())
-            tcp = ip[TCP]
-        except (IndexError, ValueError, TypeError):
+            parsed = wire.parse(pkt.get_payload())
+            self._handle(pkt, parsed)
+        except Exception as exc:  # noqa: BLE001 - one packet must never stop the device
+            self.stats.error(f"packet:{type(exc).__name__}", exc)
+            _verdict(pkt.accept)  # the device fails open
+            if parsed is not None and (flow := self.flows.pop(parsed.key)) is not None:
+                self._pass(parsed.key, flow, f"device error: {type(exc).__name__}")
+        now = time.monotonic()
+        if now >= self.next_tick:  # also under a flood, when the loop never gets to wait
+            self.tick(now)
+
+    def _handle(self, pkt: Any, p: wire.Packet | None) -> None:
+        if p is None:
+            self.stats.count("not_understood")
             pkt.accept()  # not something this device understands: forward it
             return
-        if tcp.flags.S:
-            self._on_syn(pkt, ip, tcp)
+        now = time.monotonic()
+        if p.flags & wire.SYN:
+            self._on_syn(pkt, p, now)
             return
-        key = (ip.src, tcp.sport, ip.dst, tcp.dport)
-        flow = self.flows.get(key)
-        payload = bytes(tcp.payload)
-        if (tcp.flags.R or tcp.flags.F) and flow is not None and flow.state == "collecting":
-            self._pass(key, flow, None, "closed before a whole ClientHello")
-        if not payload or tcp.flags.R or tcp.flags.F:
+        key = p.key
+        flow = self.flows.get(key, now)
+        closing = p.flags & (wire.RST | wire.FIN)
+        if closing and flow is not None and flow.state == COLLECTING:
+            self._pass(key, flow, "closed before a whole ClientHello")
+        if not p.payload or closing:
             pkt.accept()
             return
-        if flow is None:  # a flow whose handshake the device missed
-            flow = self.flows[key] = Flow()
-        if flow.state == "done":
+        if flow is None:  # a flow whose handshake the device missed (or forgot)
+            flow = self._new_flow(key, now)
+        if flow.state == DONE:
             pkt.accept()
-            return
-        if flow.state == "deciding":
+        elif flow.state == DECIDING:
             pkt.drop()  # a retransmission of what the device holds
-            return
-        self._collect(key, flow, pkt, ip, tcp, payload)
-
-    def _on_syn(self, pkt: Any, ip: Any, tcp: Any) -> None:
-        if tcp.flags.A:  # SYN-ACK from the server
-            flow = self.flows.get((ip.dst, tcp.dport, ip.src, tcp.sport))
-            if flow is not None:
-                flow.handshake.see_syn(tcp.options, from_client=False)
         else:
-            flow = self.flows[(ip.src, tcp.sport, ip.dst, tcp.dport)] = Flow()
-            flow.handshake.see_syn(tcp.options, from_client=True)
+            self._collect(key, flow, pkt, p, now)
+
+    def _on_syn(self, pkt: Any, p: wire.Packet, now: float) -> None:
+        if p.flags & wire.ACK:  # SYN-ACK from the server
+            flow = self.flows.get(p.reverse_key, now)
+            if flow is not None and flow.state == HANDSHAKE:
+                flow.handshake.see_syn(wire.tcp_options(p.options), from_client=False)
+        else:
+            flow = self.flows.get(p.key, now)
+            if flow is None or flow.state != HANDSHAKE:  # not a retransmitted SYN: a new flow
+                flow = self._new_flow(p.key, now)
+            flow.handshake.see_syn(wire.tcp_options(p.options), from_client=True)
         pkt.accept()
 
-    def _collect(self, key: tuple, flow: Flow, pkt: Any, ip: Any, tcp: Any, payload: bytes) -> None:
+    def _new_flow(self, key: Key, now: float) -> Flow:
+        flow, displaced = self.flows.new(key, now)
+        for old_key, old in displaced:
+            if old_key != key:
+                self.stats.count("flows_evicted")
+            self._pass(old_key, old, "evicted: the flow table is full" if old_key != key else "replaced by a new SYN")
+        return flow
+
+    def _collect(self, key: Key, flow: Flow, pkt: Any, p: wire.Packet, now: float) -> None:
         if flow.first is None:
-            ts = dict(tcp.options).get("Timestamp")
             flow.first = Segment(
-                (ip.src, tcp.sport),
-                (ip.dst, tcp.dport),
-                tcp.seq,
-                tcp.ack,
-                tcp.window,
-                ts[1] if ts else None,
-                time.monotonic(),
+                (p.src, p.sport), (p.dst, p.dport), p.seq, p.ack, p.window, wire.tcp_options(p.options).ts_ecr, now
             )
-            flow.state = "collecting"
+            flow.state = COLLECTING
         expected = (flow.first.seq + len(flow.data)) & 0xFFFFFFFF
-        if tcp.seq != expected:
-            if _seq_before(tcp.seq, expected):
+        if p.seq != expected:
+            if _seq_before(p.seq, expected):
                 pkt.drop()  # a retransmission of held data
                 return
             flow.held.append(pkt)
-            self._pass(key, flow, None, "out of order")
+            self._pass(key, flow, "out of order")
             return
         flow.held.append(pkt)
-        flow.data += payload
+        flow.data += p.payload
         hello = parse_client_hello(flow.data)
         if not hello.decided:
             if len(flow.held) > MAX_HELD_SEGMENTS or len(flow.data) > MAX_HELLO_BYTES:
-                self._pass(key, flow, None, "ClientHello too long to wait for")
+                self._pass(key, flow, "ClientHello too long to wait for")
             return
         if not hello.is_tls or not hello.sni:
-            self._pass(key, flow, None, "no TLS" if not hello.is_tls else "no SNI")
+            self._pass(key, flow, "no TLS" if not hello.is_tls else "no SNI")
             return
-        if hello.sni not in self.config.targets and not self.garden.contains(ip.src):
-            self._pass(key, flow, hello.sni, "not a target")
+        flow.sni = hello.sni
+        if hello.sni not in self.config.targets and not self.garden.contains(p.src):
+            self._pass(key, flow, "not a target")
             return
-        flow.state = "deciding"
-        self.workers.submit(self._decide, key, ip.dst, tcp.dport, hello.sni)
+        if self.relays + self.flows.deciding >= self.config.max_relays:
+            self.stats.count("passed_overload_relays")
+            self._pass(key, flow, "overload: too many intercepted connections")
+            return
+        self.flows.start_deciding(key, flow, now)
+        if not self.pool.submit(self._decide, key, p.dst, p.dport, hello.sni):
+            self.stats.count("passed_overload_decisions")
+            self._pass(key, flow, "overload: too many decisions waiting")
 
-    def _pass(self, key: tuple, flow: Flow, sni: str | None, reason: str) -> None:
+    def _pass(self, key: Key, flow: Flow, reason: str) -> None:
+        """Let the flow go on untouched: its held packets leave with the pass mark, so that
+        the connection's later packets stay in the kernel."""
         for held in flow.held:
             held.set_mark(held.get_mark() | rules.MARK_PASS)
-            held.accept()
+            _verdict(held.accept)
+        had_packets = bool(flow.held)
         flow.held.clear()
-        flow.state = "done"
-        self.log.write("passed", key[0], sni=sni, server=key[2], reason=reason)
+        self.flows.stop_deciding(key)
+        if flow.state in (COLLECTING, DECIDING) or had_packets:
+            self.log.write("passed", key[0], sni=flow.sni, server=key[2], reason=reason)
+        flow.state = DONE
 
     # -- the slow path (worker threads) -------------------------------------------------
-    def _decide(self, key: tuple, address: str, port: int, sni: str) -> None:
-        up = upstream.connect(self.upstream_ctx, address, port, sni)
-        if up.trusted:
-            self._server_context(up.certificate)  # forge here: a new key takes ~0.1 s, not on the loop
-        with self.decided_lock:
-            self.decided.append((key, up, sni))
-        self.wake_w.send(b"x")
-
-    def _finish(self, key: tuple, up: upstream.Upstream, sni: str) -> None:
-        flow = self.flows.get(key)
-        if flow is None:
-            if up.tls:
+    def _decide(self, key: Key, address: str, port: int, sni: str) -> None:
+        """Connect to the server and, if it is trusted, have the forged context ready. Any
+        error becomes a decision to pass the flow."""
+        up = None
+        try:
+            up = upstream.connect(self.upstream_ctx, address, port, sni)
+            decision = Decision(key, sni, up, self.contexts.get(up.certificate) if up.trusted else None)
+        except Exception as exc:  # noqa: BLE001 - a failed decision passes the flow, never hangs it
+            self.stats.error(f"decide:{type(exc).__name__}", exc)
+            if up is not None and up.tls is not None:
                 up.tls.close()
+            decision = Decision(key, sni, None, failure=f"device error: {type(exc).__name__}: {exc}")
+        with self.decided_lock:
+            self.decided.append(decision)
+        with contextlib.suppress(BlockingIOError):  # the loop has wake-ups enough pending
+            self.wake_w.send(b"x")
+
+    def _finish(self, d: Decision) -> None:
+        """On the loop: act on a decision, if its flow still waits for one."""
+        flow = self.flows.peek(d.key)
+        if flow is None or flow.state != DECIDING:  # passed meanwhile (deadline, eviction, reset)
+            self.stats.count("decisions_late")
+            if d.up is not None and d.up.tls is not None:
+                d.up.tls.close()
             return
-        if not up.trusted:
-            self._pass(key, flow, sni, f"server not trusted by the device ({up.failure})")
+        self.stats.count("decisions")
+        if d.failure is not None or d.up is None or d.ctx is None:
+            reason = d.failure or f"server not trusted by the device ({d.up.failure if d.up else None})"
+            self._pass(d.key, flow, reason)
             return
         try:
             sock = adopt(flow.first, flow.handshake, flow.data)
         except OSError as exc:
-            up.tls.close()
-            self._pass(key, flow, sni, f"takeover failed: {exc}")
+            d.up.tls.close()
+            self._pass(d.key, flow, f"takeover failed: {exc}")
             return
         for held in flow.held:
-            held.drop()
+            _verdict(held.drop)
         flow.held.clear()
-        flow.state = "done"
-        client, server = flow.first.client, flow.first.server
-        # The server's half of the client's connection is abandoned: reset it, at exactly the
-        # sequence number it expects (it never got the held ClientHello), or it would answer
-        # with a challenge ACK (RFC 5961) whose fresh timestamp breaks the client's PAWS.
-        self.injector.send(
-            IP(src=client[0], dst=server[0]) / TCP(sport=client[1], dport=server[1], flags="R", seq=flow.first.seq)
-        )
+        self.flows.stop_deciding(d.key)
+        flow.state = DONE
+        self.stats.count("intercepted")
         self.log.write(
             "intercepted",
-            client[0],
-            sni=sni,
-            server=server[0],
-            real_subject=up.certificate.subject.rfc4514_string(),
+            d.key[0],
+            sni=d.sni,
+            server=d.key[2],
+            real_subject=d.up.certificate.subject.rfc4514_string(),
         )
-        ctx = self._server_context(up.certificate)
-        threading.Thread(
-            target=mitm.serve,
-            daemon=True,
-            args=(sock, up.tls, ctx, self.log, client[0], sni, self._rejected, self.garden.release),
-        ).start()
+        with self.relays_lock:
+            self.relays += 1
+        threading.Thread(target=self._relay, daemon=True, args=(sock, d, flow.first.seq)).start()
+
+    def _relay(self, sock: socket.socket, d: Decision, seq: int) -> None:
+        """One intercepted connection's thread: reset the server's half of the client's
+        connection, then serve the client (mitm.serve)."""
+        client, _, server, sport = d.key
+        try:
+            # The server's half is abandoned: reset it at exactly the sequence number it
+            # expects (it never got the held ClientHello), or it would answer with a challenge
+            # ACK (RFC 5961) whose fresh timestamp breaks the client's PAWS.
+            self.injector.send(IP(src=client, dst=server) / TCP(sport=d.key[1], dport=sport, flags="R", seq=seq))
+            mitm.serve(sock, d.up.tls, d.ctx, self.log, client, d.sni, self._rejected, self.garden.release)
+        except Exception as exc:  # noqa: BLE001 - counted; the connection is over either way
+            self.stats.error(f"relay:{type(exc).__name__}", exc)
+            sock.close()
+            d.up.tls.close()
+        finally:
+            with self.relays_lock:
+                self.relays -= 1
 
     def _rejected(self, subscriber: str) -> None:
         if self.config.enforcement:
             self.garden.wall(subscriber, "rejected the national chain")
 
-    def _server_context(self, real: Any) -> ssl.SSLContext:
-        """The TLS context serving the forged leaf for ``real``, one per real certificate."""
-        fp = real.fingerprint(hashes.SHA256())
-        with self.contexts_lock:
-            if fp not in self.contexts:
-                leaf, key = self.ca.forge(real)
-                base = self.config.workdir / fp.hex()[:16]
-                (base.with_suffix(".crt")).write_bytes(pem(leaf) + self.ca.chain_pem())
-                write_private(base.with_suffix(".key"), key_pem(key))
-                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-                ctx.load_cert_chain(base.with_suffix(".crt"), base.with_suffix(".key"))
-                ctx.set_alpn_protocols(["http/1.1"])
-                self.contexts[fp] = ctx
-            return self.contexts[fp]
-
     # -- the loop ------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
+        self.injector = Injector()
         queue = NetfilterQueue()
         queue.bind(self.config.queue, self.on_packet, max_len=4096)
         fd = queue.get_fd()
         try:
             while not stop.is_set():
-                readable, _, _ = select.select([fd, self.wake_r], [], [], 1.0)
+                readable, _, _ = select.select([fd, self.wake_r], [], [], TICK * 10)
                 if fd in readable:
                     queue.run(block=False)
-                if self.wake_r in readable:
-                    self._drain_decisions()
-                self._expire()
+                self.tick(time.monotonic())
         finally:
             queue.unbind()
+            self.pool.stop()
+            self.write_stats()
+
+    def tick(self, now: float) -> None:
+        """Housekeeping: act on the decisions that came back, expire what is due, and
+        write the counters every STATS_EVERY seconds."""
+        self.next_tick = now + TICK
+        try:
+            self._drain_decisions()
+            self.expire(now)
+            if now >= self.next_stats:
+                self.next_stats = now + STATS_EVERY
+                self.write_stats()
+        except Exception as exc:  # noqa: BLE001 - housekeeping must not stop the device either
+            self.stats.error(f"tick:{type(exc).__name__}", exc)
 
     def _drain_decisions(self) -> None:
         try:
@@ -283,21 +359,37 @@ class Interceptor:
             pass
         with self.decided_lock:
             decided, self.decided = self.decided, []
-        for key, up, sni in decided:
+        for d in decided:
             try:
-                self._finish(key, up, sni)
+                self._finish(d)
             except Exception as exc:  # noqa: BLE001 - one bad flow must never stop the device
-                print(f"interceptor: {key}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
-                flow = self.flows.get(key)
-                if flow is not None and flow.held:
-                    self._pass(key, flow, sni, f"device error: {exc}")
+                self.stats.error(f"finish:{type(exc).__name__}", exc)
+                if (flow := self.flows.peek(d.key)) is not None:
+                    self._pass(d.key, flow, f"device error: {type(exc).__name__}")
 
-    def _expire(self) -> None:
-        now = time.monotonic()
-        for key in [k for k, f in self.flows.items() if now - f.seen > FLOW_TTL and f.state != "deciding"]:
-            flow = self.flows.pop(key)
-            for held in flow.held:
-                held.accept()
+    def expire(self, now: float) -> None:
+        idle, overdue = self.flows.expired(now)
+        for key, flow in idle:
+            self.stats.count("flows_expired")
+            self._pass(key, flow, "idle")
+        for key, flow in overdue:
+            self.stats.count("passed_decision_deadline")
+            self._pass(key, flow, f"no decision within {self.config.decide_timeout:g}s")
+
+    def write_stats(self) -> None:
+        self.stats.write(
+            flows=len(self.flows),
+            deciding=self.flows.deciding,
+            pending_decisions=self.pool.pending(),
+            relays=self.relays,
+            **rss_kb(),
+        )
+
+
+def _verdict(action: Any) -> None:
+    """Give a verdict to a queued packet that may have had one already."""
+    with contextlib.suppress(RuntimeError):  # "Verdict already given for this packet"
+        action()
 
 
 def _seq_before(a: int, b: int) -> bool:

@@ -23,6 +23,8 @@ import struct
 import time
 from dataclasses import dataclass
 
+from tools.gateway.wire import Options
+
 SOL_TCP = socket.IPPROTO_TCP
 TCP_REPAIR = 19
 TCP_REPAIR_QUEUE = 20
@@ -36,9 +38,10 @@ TCPOPT_MSS = 2
 TCPOPT_WINDOW = 3
 TCPOPT_SACK_PERM = 4
 TCPOPT_TIMESTAMP = 8
+TCP_MIN_MSS = 88  # Linux's floor: a SYN may name any MSS, down to 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Handshake:
     """The options each end offered in the SYN / SYN-ACK the device saw."""
 
@@ -51,14 +54,15 @@ class Handshake:
     server_sack: bool = False
     server_ts: bool = False
 
-    def see_syn(self, options: list[tuple[str, object]], from_client: bool) -> None:
-        """Record a SYN (client) or SYN-ACK (server) from scapy's parsed TCP options."""
-        opts = dict(options)
-        prefix = "client" if from_client else "server"
-        setattr(self, f"{prefix}_mss", int(opts.get("MSS", 536)))
-        setattr(self, f"{prefix}_wscale", int(opts["WScale"]) if "WScale" in opts else None)
-        setattr(self, f"{prefix}_sack", "SAckOK" in opts)
-        setattr(self, f"{prefix}_ts", "Timestamp" in opts)
+    def see_syn(self, options: Options, from_client: bool) -> None:
+        """Record a SYN (client) or SYN-ACK (server) from its TCP options (wire.tcp_options)."""
+        mss = options.mss or 536  # RFC 9293 3.7.1: 536 when the SYN names none
+        if from_client:
+            self.client_mss, self.client_wscale = mss, options.wscale
+            self.client_sack, self.client_ts = options.sack, options.ts_val is not None
+        else:
+            self.server_mss, self.server_wscale = mss, options.wscale
+            self.server_sack, self.server_ts = options.sack, options.ts_val is not None
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,7 @@ def adopt(seg: Segment, hs: Handshake, data: bytes) -> socket.socket:
         s.setsockopt(SOL_TCP, TCP_QUEUE_SEQ, _u32(seg.ack))
         s.connect(seg.client)
         both_scale = hs.client_wscale is not None and hs.server_wscale is not None
-        options = [(TCPOPT_MSS, min(hs.client_mss, hs.server_mss))]
+        options = [(TCPOPT_MSS, max(TCP_MIN_MSS, min(hs.client_mss, hs.server_mss)))]
         if both_scale:
             # snd_wscale: how the client scales its windows; rcv_wscale: how ours are read.
             options.append((TCPOPT_WINDOW, hs.client_wscale | (hs.server_wscale << 16)))

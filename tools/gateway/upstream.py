@@ -48,7 +48,9 @@ def context(trust_bundle: str) -> ssl.SSLContext:
 
 
 def connect(ctx: ssl.SSLContext, address: str, port: int, sni: str) -> Upstream:
-    """Connect to ``address``:``port`` with ``sni``; untrusted chains are reported, not raised."""
+    """Connect to ``address``:``port`` with ``sni``. Never raises: an untrusted chain, a
+    failed connection, or an SNI that is no host name (a label over 63 characters, an
+    empty label, a NUL: OpenSSL will not send it) is reported as the failure."""
     try:
         raw = socket.create_connection((address, port), timeout=TIMEOUT)
     except OSError as exc:
@@ -61,6 +63,9 @@ def connect(ctx: ssl.SSLContext, address: str, port: int, sni: str) -> Upstream:
     except (OSError, ssl.SSLError) as exc:
         raw.close()
         return Upstream(None, None, False, f"tls: {exc}")
+    except (ValueError, TypeError) as exc:  # UnicodeError is a ValueError
+        raw.close()
+        return Upstream(None, None, False, f"SNI {sni!r} is no host name: {exc}")
     der = tls.getpeercert(binary_form=True)
     tls.settimeout(None)
     return Upstream(tls, x509.load_der_x509_certificate(der), True)

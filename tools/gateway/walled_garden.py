@@ -6,11 +6,17 @@ pages (section 2). Here a walled subscriber's plain HTTP is redirected (DNAT) to
 portal, which answers with that stub page, and every HTTPS connection it makes is
 intercepted whatever its name, so it fails until the national root is installed. The
 first handshake the subscriber completes with the national chain lets it out.
+
+The device consults the garden on its packet loop, so ``contains`` only reads two sets
+under a lock held for no more than a set operation; the iptables changes that walling
+and releasing need run on a thread of their own, in order, from a queue, never while
+that lock is held (DESIGN principle 8: no blocking call on a packet loop).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import queue
 import subprocess
 import threading
 
@@ -30,7 +36,9 @@ class WalledGarden:
         self.walled: set[str] = set()
         self.released: set[str] = set()
         self.log = log
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # guards the two sets only, never an iptables call
+        self.changes: queue.Queue[tuple[str, ...] | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._apply, daemon=True, name="walled-garden")
 
     def _dnat(self, source: str) -> list[str]:
         return [
@@ -66,45 +74,64 @@ class WalledGarden:
         ]
 
     def install(self) -> None:
+        """Install the chain (before the device's loop starts) and start the rule thread."""
         _nat("-N", CHAIN)
         _nat("-I", "PREROUTING", "-p", "tcp", "--dport", "80", "-j", CHAIN)
         _nat("-A", *self._masquerade())
         for block in self.blocks:
             _nat("-A", CHAIN, *self._dnat(str(block)))
             self.log.write("walled", str(block), reason="redirected to the portal from the start")
+        self.thread.start()
 
     def remove(self) -> None:
+        """Apply the changes still queued, stop the rule thread, take the chain out."""
+        if self.thread.is_alive():
+            self.changes.put(None)
+            self.thread.join()
         _nat("-D", "PREROUTING", "-p", "tcp", "--dport", "80", "-j", CHAIN, check=False)
         _nat("-D", *self._masquerade(), check=False)
         _nat("-F", CHAIN, check=False)
         _nat("-X", CHAIN, check=False)
 
+    def _apply(self) -> None:
+        while (args := self.changes.get()) is not None:
+            _nat(*args, check=False)
+
+    def _in_blocks(self, subscriber: str) -> bool:
+        ip = ipaddress.IPv4Address(subscriber)
+        return any(ip in b for b in self.blocks)
+
     def contains(self, subscriber: str) -> bool:
         with self.lock:
             if subscriber in self.released:
                 return False
-            ip = ipaddress.IPv4Address(subscriber)
-            return subscriber in self.walled or any(ip in b for b in self.blocks)
+            if subscriber in self.walled:
+                return True
+        return self._in_blocks(subscriber)
 
     def wall(self, subscriber: str, reason: str) -> None:
         with self.lock:
             if subscriber in self.walled:
                 return
             self.walled.add(subscriber)
-            if subscriber in self.released:
-                self.released.discard(subscriber)
-                _nat("-D", CHAIN, "-s", subscriber, "-j", "RETURN", check=False)
-            _nat("-A", CHAIN, *self._dnat(subscriber))
+            was_released = subscriber in self.released
+            self.released.discard(subscriber)
+        if was_released:
+            self.changes.put(("-D", CHAIN, "-s", subscriber, "-j", "RETURN"))
+        self.changes.put(("-A", CHAIN, *self._dnat(subscriber)))
         self.log.write("walled", subscriber, reason=reason)
 
     def release(self, subscriber: str) -> None:
-        if not self.contains(subscriber):
-            return
+        in_blocks = self._in_blocks(subscriber)
         with self.lock:
-            if subscriber in self.walled:
-                self.walled.discard(subscriber)
-                _nat("-D", CHAIN, *self._dnat(subscriber), check=False)
-            if any(ipaddress.IPv4Address(subscriber) in b for b in self.blocks):
+            if subscriber in self.released or (subscriber not in self.walled and not in_blocks):
+                return
+            was_walled = subscriber in self.walled
+            self.walled.discard(subscriber)
+            if in_blocks:
                 self.released.add(subscriber)
-                _nat("-I", CHAIN, "1", "-s", subscriber, "-j", "RETURN")
+        if was_walled:
+            self.changes.put(("-D", CHAIN, *self._dnat(subscriber)))
+        if in_blocks:
+            self.changes.put(("-I", CHAIN, "1", "-s", subscriber, "-j", "RETURN"))
         self.log.write("released", subscriber, reason="completed a handshake with the national chain")

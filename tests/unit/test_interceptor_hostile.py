@@ -1,0 +1,466 @@
+"""The interception device under hostile input, without root or a kernel (issue 9, items
+1, 2, 9 and 10): the real Interceptor's packet handling is driven with packets shaped
+like netfilterqueue's (payload, mark, one verdict), and its own connections go to a TLS
+server on 127.0.0.1 with a certificate from a throw-away root it trusts.
+
+Every test ends by checking that the device still decides to intercept facebook.com: a
+bad packet never costs the next subscriber anything.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from scapy.layers.inet import IP, TCP
+from scapy.packet import Raw
+
+from tests.unit.conftest import LabPki, LoopbackServer, tls_http_handler
+from tools.dpi.tls import client_hello
+from tools.gateway import rules, wire
+from tools.gateway.flows import DECIDING, DONE, FlowTable
+from tools.gateway.interceptor import Config, Decision, Interceptor
+from tools.gateway.national_ca import QAZNET_2019, NationalCA
+from tools.gateway.surveillance import read
+from tools.gateway.walled_garden import WalledGarden
+
+SERVER = "127.0.0.1"  # the device's own connections go here, and nowhere else
+CLIENT = "127.0.0.2"  # never sent to: packets from it exist only as bytes
+WALLED = "127.0.0.64/26"  # subscribers in the walled garden: every name is intercepted
+WAIT = 10.0
+
+
+class FakePacket:
+    """A queued packet as netfilterqueue hands it over: bytes, a mark, one verdict."""
+
+    def __init__(self, payload: bytes | None) -> None:
+        self.payload, self.mark, self.verdict = payload, 0, None
+
+    def get_payload(self) -> bytes:
+        if self.payload is None:
+            raise RuntimeError("Payload data is no longer available")  # as netfilterqueue says
+        return self.payload
+
+    def get_mark(self) -> int:
+        return self.mark
+
+    def set_mark(self, mark: int) -> None:
+        self.mark = mark
+
+    def _give(self, verdict: str) -> None:
+        if self.verdict is not None:
+            raise RuntimeError("Verdict already given for this packet")
+        self.verdict = verdict
+
+    def accept(self) -> None:
+        self._give("accept")
+
+    def drop(self) -> None:
+        self._give("drop")
+
+
+@pytest.fixture(scope="module")
+def ca_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("national-ca")
+    NationalCA.create(QAZNET_2019).write(directory)
+    return directory
+
+
+@pytest.fixture
+def upstream_server(pki: LabPki) -> Iterator[LoopbackServer]:
+    server = LoopbackServer(tls_http_handler(pki.server_context(), b"real"))
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[LoopbackServer]:
+    """A server that accepts and never says a word: a decision waits on it for its timeout."""
+    gone = threading.Event()
+    server = LoopbackServer(lambda conn: gone.wait(WAIT))
+    yield server
+    gone.set()
+    server.close()
+
+
+@pytest.fixture
+def make_device(ca_dir: Path, pki: LabPki, tmp_path: Path) -> Iterator[Callable[..., Interceptor]]:
+    devices: list[Interceptor] = []
+    workdir = tmp_path / "device"
+    workdir.mkdir()
+
+    def make(**overrides: object) -> Interceptor:
+        config = Config(
+            queue=0,
+            targets=frozenset({"facebook.com"}),
+            ca_dir=ca_dir,
+            generation="2019",
+            shift_hours=6,
+            trust_bundle=str(pki.root_pem),
+            workdir=workdir,
+            log=workdir / "surveillance.jsonl",
+            walled=(WALLED,),
+        )
+        devices.append(Interceptor(replace(config, **overrides)))
+        return devices[-1]
+
+    yield make
+    for device in devices:
+        device.pool.stop(timeout=0.1)
+
+
+# -- packets ------------------------------------------------------------------------------
+def tcp(src: str, sport: int, port: int, flags: str, seq: int = 1000, payload: bytes = b"", **kw: object) -> bytes:
+    segment = TCP(sport=sport, dport=port, flags=flags, seq=seq, ack=1, **kw)
+    return (
+        bytes(IP(src=src, dst=SERVER) / segment / Raw(payload)) if payload else bytes(IP(src=src, dst=SERVER) / segment)
+    )
+
+
+def hello_with_sni(name: bytes) -> bytes:
+    """A minimal TLS 1.2 ClientHello naming ``name`` as it is, whatever its bytes."""
+    entry = b"\x00" + struct.pack("!H", len(name)) + name
+    ext = struct.pack("!HH", 0, len(entry) + 2) + struct.pack("!H", len(entry)) + entry
+    body = b"\x03\x03" + bytes(32) + b"\x00" + b"\x00\x02\xc0\x2f" + b"\x01\x00" + struct.pack("!H", len(ext)) + ext
+    handshake = b"\x01" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x01" + struct.pack("!H", len(handshake)) + handshake
+
+
+def open_flow(device: Interceptor, src: str, sport: int, port: int, hello: bytes) -> FakePacket:
+    """SYN, SYN-ACK and the ClientHello of one flow; the ClientHello's packet is returned."""
+    for data in (
+        tcp(
+            src,
+            sport,
+            port,
+            "S",
+            seq=999,
+            options=[("MSS", 1460), ("WScale", 7), ("SAckOK", b""), ("Timestamp", (1, 0))],
+        ),
+        bytes(IP(src=SERVER, dst=src) / TCP(sport=port, dport=sport, flags="SA", seq=5000, ack=1000)),
+    ):
+        pkt = FakePacket(data)
+        device.on_packet(pkt)
+        assert pkt.verdict == "accept"
+    pkt = FakePacket(tcp(src, sport, port, "PA", seq=1000, payload=hello, options=[("Timestamp", (2, 1))]))
+    device.on_packet(pkt)
+    return pkt
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def decision(device: Interceptor, key: tuple[str, int, str, int]) -> Decision:
+    """The decision a worker hands to the loop for ``key`` (taken, not acted on: acting on
+    an interception is a TCP_REPAIR takeover, for the lab tests)."""
+    wait_for(lambda: any(d.key == key for d in device.decided), "a decision")
+    with device.decided_lock:
+        (mine,) = [d for d in device.decided if d.key == key]
+        device.decided.remove(mine)
+    return mine
+
+
+def settle(device: Interceptor, pkt: FakePacket) -> None:
+    """Run the loop's housekeeping until ``pkt`` has its verdict."""
+    wait_for(lambda: device.tick(time.monotonic()) or pkt.verdict is not None, "a verdict")
+
+
+def assert_still_intercepts(device: Interceptor, port: int, sport: int = 40000) -> None:
+    held = open_flow(device, CLIENT, sport, port, client_hello("facebook.com"))
+    assert held.verdict is None  # held while the device decides
+    d = decision(device, (CLIENT, sport, SERVER, port))
+    assert d.failure is None and d.up is not None and d.up.trusted and d.ctx is not None, d
+    d.up.tls.close()
+
+
+def errors(device: Interceptor) -> dict[str, int]:
+    device.write_stats()
+    return json.loads(device.stats.path.read_text())["errors"]
+
+
+# -- item 1: any packet, one verdict ------------------------------------------------------
+def test_the_reported_mss_option_is_accepted_and_interception_goes_on(
+    make_device: Callable[..., Interceptor], upstream_server: LoopbackServer
+) -> None:
+    """The reproduction: an MSS option of length 3 in a SYN stopped the device."""
+    device = make_device()
+    pkt = FakePacket(bytes(IP(dst=SERVER) / TCP(dport=443, flags="S", options=[(2, b"\x05")])))
+    device.on_packet(pkt)
+    assert pkt.verdict == "accept"
+    assert errors(device) == {}
+    assert_still_intercepts(device, upstream_server.port)
+
+
+BAD_OPTIONS = {
+    "MSS length 3": b"\x02\x03\x05",
+    "MSS length 2": b"\x02\x02",
+    "MSS length 0": b"\x02\x00\x05\xb4",
+    "MSS length 1": b"\x02\x01\x05\xb4",
+    "MSS length 255": b"\x02\xff\x05\xb4",
+    "MSS, no length": b"\x02",
+    "MSS 0": b"\x02\x04\x00\x00",
+    "window scale 255": b"\x03\x03\xff\x01",
+    "window scale length 4": b"\x03\x04\x07\x00",
+    "SACK-permitted length 3": b"\x04\x03\x00\x01",
+    "timestamp length 9": b"\x08\x09" + bytes(7),
+    "timestamp length 2": b"\x08\x02\x01\x01",
+    "timestamp, cut short": b"\x08\x0a\x00\x00",
+    "unknown kind, length past the end": b"\xfe\x28" + bytes(2),
+    "all NOPs": b"\x01" * 40,
+    "all ones": b"\xff" * 40,
+}
+
+
+def test_malformed_tcp_options_in_syns_and_syn_acks(
+    make_device: Callable[..., Interceptor], upstream_server: LoopbackServer
+) -> None:
+    """Each malformed option, in a client's SYN and in a server's SYN-ACK: accepted, no
+    error; then a flow of the same subscriber is still intercepted."""
+    device = make_device()
+    for sport, options in enumerate(BAD_OPTIONS.values(), start=41000):
+        syn = bytes(IP(src=CLIENT, dst=SERVER) / TCP(sport=sport, dport=443, flags="S"))
+        synack = bytes(IP(src=SERVER, dst=CLIENT) / TCP(sport=443, dport=sport, flags="SA"))
+        for data in (with_options(syn, options), syn, with_options(synack, options)):
+            pkt = FakePacket(data)
+            device.on_packet(pkt)
+            assert pkt.verdict == "accept"
+    assert errors(device) == {}
+    assert_still_intercepts(device, upstream_server.port)
+
+
+def with_options(packet: bytes, options: bytes) -> bytes:
+    """``packet`` (IPv4 without options, TCP without options or payload) with ``options``
+    as its TCP options, padded to whole words; IP total length and data offset fixed up."""
+    options += bytes(-len(options) % 4)
+    data = bytearray(packet + options)
+    data[2:4] = struct.pack("!H", len(data))
+    data[32] = (5 + len(options) // 4) << 4
+    return bytes(data)
+
+
+def test_header_lengths_that_lie(make_device: Callable[..., Interceptor], upstream_server: LoopbackServer) -> None:
+    """Data offsets 0-15, IP header lengths 0-15, total lengths short and long, truncated
+    packets, fragments, other protocols, garbage: each accepted, none an error."""
+    device = make_device()
+    good = bytes(IP(src=CLIENT, dst=SERVER) / TCP(sport=41001, dport=443, flags="PA") / Raw(client_hello("x.kz")))
+    cases = [b"", b"\x45", good[:19], good[:20], good[:39], bytes(60), b"\xff" * 60]
+    for doff in range(16):
+        cases.append(good[:32] + bytes([doff << 4]) + good[33:])
+    for ihl in range(16):
+        cases.append(bytes([0x40 | ihl]) + good[1:])
+    for total in (0, 20, 39, 40, len(good) - 1, len(good) + 1, 0xFFFF):
+        cases.append(good[:2] + struct.pack("!H", total) + good[4:])
+    cases.append(good[:6] + b"\x20\x00" + good[8:])  # more fragments
+    cases.append(good[:6] + b"\x00\x10" + good[8:])  # a later fragment
+    cases.append(good[:9] + b"\x11" + good[10:])  # UDP
+    cases.append(b"\x60" + good[1:])  # IPv6 version nibble
+    for data in cases:
+        pkt = FakePacket(data)
+        device.on_packet(pkt)
+        assert pkt.verdict is not None
+    assert errors(device) == {}
+    assert_still_intercepts(device, upstream_server.port)
+
+
+def test_an_exception_while_handling_a_packet_is_its_own_verdict(
+    make_device: Callable[..., Interceptor], upstream_server: LoopbackServer, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Whatever raises while one packet is handled (here netfilterqueue's own error for a
+    payload no longer there) accepts that packet, is counted, and is logged at the 1st,
+    10th, 100th, 1000th time of its kind only."""
+    device = make_device()
+    for _ in range(1000):
+        pkt = FakePacket(None)
+        device.on_packet(pkt)
+        assert pkt.verdict == "accept"
+    assert errors(device) == {"packet:RuntimeError": 1000}
+    logged = [line for line in capfd.readouterr().err.splitlines() if "packet:RuntimeError" in line]
+    assert [line.split("(#")[1].split(")")[0] for line in logged] == ["1", "10", "100", "1000"]
+    assert_still_intercepts(device, upstream_server.port)
+
+
+# -- item 2: hostile SNI ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        (b"a" * 64 + b".com", "no host name"),
+        (b"a..b", "no host name"),
+        (b"face\x00book.com", "no host name"),
+        (b".facebook.com", "no host name"),
+        (b"a" * 300, "no host name"),
+        (b"f\xc3\xa4cebook.com", "no TLS"),  # not ASCII: not a host name a DPI reads
+    ],
+)
+def test_hostile_sni_from_a_walled_subscriber_passes_the_flow(
+    name: bytes, reason: str, make_device: Callable[..., Interceptor], upstream_server: LoopbackServer
+) -> None:
+    """Item 2: a walled subscriber's every name is intercepted, so the device connects with
+    the name it read; one OpenSSL will not send ends in a decision to pass the flow,
+    logged with why, never in a worker's exception and a flow deciding forever."""
+    device = make_device()
+    held = open_flow(device, "127.0.0.70", 42000, upstream_server.port, hello_with_sni(name))
+    settle(device, held)
+    assert held.verdict == "accept" and held.mark & rules.MARK_PASS
+    passed = [e for e in read(device.config.log) if e["event"] == "passed"]
+    assert reason in passed[-1]["reason"], passed
+    assert errors(device) == {}
+    assert_still_intercepts(device, upstream_server.port)
+
+
+def test_a_decision_that_never_comes_back_passes_the_flow_at_its_deadline(
+    make_device: Callable[..., Interceptor], silent_server: LoopbackServer, upstream_server: LoopbackServer
+) -> None:
+    """A flow never stays deciding: past decide_timeout its held packets are passed, and
+    the decision that comes back later finds nothing to act on."""
+    device = make_device(decide_timeout=0.3)
+    started = time.monotonic()
+    held = open_flow(device, CLIENT, 43000, silent_server.port, client_hello("facebook.com"))
+    assert held.verdict is None
+    settle(device, held)
+    assert 0.3 <= time.monotonic() - started < 5
+    assert held.verdict == "accept" and held.mark & rules.MARK_PASS
+    assert device.flows.peek((CLIENT, 43000, SERVER, silent_server.port)).state == DONE
+    assert "no decision within 0.3s" in read(device.config.log)[-1]["reason"]
+    assert_still_intercepts(device, upstream_server.port)
+
+
+# -- item 10: bounded state ---------------------------------------------------------------
+def test_a_syn_flood_from_spoofed_sources_keeps_the_flow_table_bounded(
+    make_device: Callable[..., Interceptor], upstream_server: LoopbackServer
+) -> None:
+    """100,000 SYNs from as many sources: at most max_flows flows, the rest evicted oldest
+    first and counted, every SYN accepted; the device still intercepts."""
+    device = make_device(max_flows=1000)
+    template = bytearray(bytes(IP(src="10.0.0.0", dst=SERVER) / TCP(sport=1, dport=443, flags="S")))
+    for i in range(100_000):
+        template[12:16] = struct.pack("!I", 0x0A000000 + i)
+        pkt = FakePacket(bytes(template))
+        device.on_packet(pkt)
+        assert pkt.verdict == "accept"
+    assert len(device.flows) == 1000
+    device.write_stats()
+    stats = json.loads(device.stats.path.read_text())
+    assert stats["counts"]["flows_evicted"] == 99_000 and stats["counts"]["packets"] == 100_000
+    assert stats["flows"] == 1000 and stats["errors"] == {}
+    assert_still_intercepts(device, upstream_server.port)
+
+
+def test_decisions_waiting_past_the_bound_pass_their_flows(
+    make_device: Callable[..., Interceptor], silent_server: LoopbackServer, upstream_server: LoopbackServer
+) -> None:
+    """One worker, one waiting place: the third flow to need a decision is passed at once
+    (fail open) and counted."""
+    device = make_device(workers=1, max_pending=1)
+    first = open_flow(device, CLIENT, 44000, silent_server.port, client_hello("facebook.com"))
+    wait_for(lambda: device.pool.pending() == 0, "the worker to take the first decision")
+    second = open_flow(device, CLIENT, 44001, silent_server.port, client_hello("facebook.com"))
+    third = open_flow(device, CLIENT, 44002, silent_server.port, client_hello("facebook.com"))
+    assert first.verdict is None and second.verdict is None
+    assert third.verdict == "accept" and third.mark & rules.MARK_PASS
+    assert read(device.config.log)[-1]["reason"] == "overload: too many decisions waiting"
+    device.write_stats()
+    assert json.loads(device.stats.path.read_text())["counts"]["passed_overload_decisions"] == 1
+
+
+def test_intercepted_connections_past_the_bound_pass_their_flows(
+    make_device: Callable[..., Interceptor], silent_server: LoopbackServer
+) -> None:
+    device = make_device(max_relays=2)
+    held = [open_flow(device, CLIENT, 45000 + i, silent_server.port, client_hello("facebook.com")) for i in range(3)]
+    assert [p.verdict for p in held] == [None, None, "accept"]
+    assert read(device.config.log)[-1]["reason"] == "overload: too many intercepted connections"
+
+
+def test_flow_table_idle_expiry_is_refreshed_by_each_packet() -> None:
+    table = FlowTable(max_flows=3, ttl=10, decide_timeout=5)
+    a, _ = table.new(("a", 1, "s", 443), now=0)
+    table.new(("b", 1, "s", 443), now=1)
+    assert table.get(("a", 1, "s", 443), now=9) is a  # a packet of a: seen again
+    idle, overdue = table.expired(now=11)
+    assert [k[0] for k, _ in idle] == ["b"] and not overdue
+    assert table.expired(now=18.9) == ([], [])
+    assert [k[0] for k, _ in table.expired(now=19)[0]] == ["a"]
+
+
+def test_flow_table_full_evicts_the_least_recently_seen() -> None:
+    table = FlowTable(max_flows=2, ttl=10, decide_timeout=5)
+    table.new(("a", 1, "s", 443), now=0)
+    table.new(("b", 1, "s", 443), now=1)
+    table.get(("a", 1, "s", 443), now=2)
+    _, displaced = table.new(("c", 1, "s", 443), now=3)
+    assert [k[0] for k, _ in displaced] == ["b"]
+    assert sorted(k[0] for k in table.flows) == ["a", "c"]
+
+
+def test_flow_table_deciding_deadline_is_not_moved_by_packets() -> None:
+    table = FlowTable(max_flows=2, ttl=100, decide_timeout=5)
+    key = ("a", 1, "s", 443)
+    flow, _ = table.new(key, now=0)
+    table.start_deciding(key, flow, now=1)
+    assert flow.state == DECIDING
+    table.get(key, now=5.5)  # a retransmission: refreshes idleness, not the deadline
+    assert table.expired(now=5.9) == ([], [])
+    assert table.expired(now=6) == ([], [(key, flow)])
+    assert table.deciding == 0
+
+
+# -- item 9: nothing blocking on the loop -------------------------------------------------
+def test_walling_a_subscriber_runs_no_iptables_on_the_calling_thread(tmp_path: Path) -> None:
+    """The device calls wall() from a relay thread and contains() from its loop: both only
+    touch sets; the iptables change waits in the garden's queue for its own thread (not
+    started here: no rules are installed without root)."""
+    from tools.gateway.surveillance import Log
+
+    garden = WalledGarden("92.46.0.30", ["2.132.0.0/16"], Log(tmp_path / "log.jsonl"))
+    garden.wall("95.56.1.2", "rejected the national chain")
+    assert garden.contains("95.56.1.2") and garden.contains("2.132.0.9")
+    garden.release("2.132.0.9")
+    assert not garden.contains("2.132.0.9")
+    assert [c[0] for c in list(garden.changes.queue)] == ["-A", "-I"]
+
+
+def test_a_key_being_forged_is_forged_once_and_off_the_loop(
+    make_device: Callable[..., Interceptor], pki: LabPki
+) -> None:
+    """Two workers needing the same forged leaf at once: one forges, the other waits on its
+    future; both get the same context."""
+    device = make_device()
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(device.contexts.get(pki.root.cert))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(WAIT)
+    assert len(results) == 4 and all(r is results[0] for r in results)
+    assert len(list(device.config.workdir.glob("*.key"))) == 1
+
+
+def test_the_decision_queue_wake_up_never_blocks_a_worker(make_device: Callable[..., Interceptor]) -> None:
+    """Workers wake the loop through a socket pair; a full one (the loop busy) is enough
+    of a wake-up, not a reason to block."""
+    device = make_device()
+    device.wake_w.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    for _ in range(100_000):
+        device._decide(("c", 1, "127.0.0.1", 1), "127.0.0.1", 1, "a..b")  # refused at once
+        if len(device.decided) > 2000:
+            break
+    assert len(device.decided) > 2000
+    assert all(isinstance(d, Decision) and d.failure is None and not d.up.trusted for d in device.decided[:5])
+
+
+def test_wire_options_read_only_whole_rfc_options() -> None:
+    opts = wire.tcp_options(b"\x02\x04\x05\xb4\x01\x03\x03\x07\x04\x02\x08\x0a" + struct.pack("!II", 7, 9))
+    assert opts == wire.Options(mss=1460, wscale=7, sack=True, ts_val=7, ts_ecr=9)
+    assert wire.tcp_options(b"\x02\x04\x05\xb4\x02\x03\x05") == wire.Options(mss=1460)
+    assert wire.tcp_options(b"\x03\x03\xff") == wire.Options(wscale=14)

@@ -1,0 +1,127 @@
+"""Reading what the interception device needs from a queued packet's raw bytes.
+
+The device sees every SYN, SYN-ACK and early client segment of every port-443 flow, and
+students send it malformed ones on purpose (DESIGN principle 8). So it reads the IPv4 and
+TCP headers and the TCP options itself, with an explicit bounds check before every read,
+instead of building a scapy packet per packet (which is also slower): ``parse`` returns
+None for anything that is not a whole, unfragmented IPv4/TCP packet, and the options a
+SYN carries are read only when their kind and length are exactly the RFC's (RFC 9293
+3.2, RFC 7323): a malformed option ends the reading of options, and what was read so far
+stands. Nothing here raises on any input.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from dataclasses import dataclass
+
+PROTO_TCP = 6
+FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
+OPT_END, OPT_NOP, OPT_MSS, OPT_WSCALE, OPT_SACK_PERM, OPT_TIMESTAMP = 0, 1, 2, 3, 4, 8
+MAX_WSCALE = 14  # RFC 7323 2.3: a larger shift is used as 14
+_IP = struct.Struct("!BBHHHBBH4s4s")
+_TCP = struct.Struct("!HHIIBBHHH")
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """The TCP options of a SYN or SYN-ACK that a takeover needs; None where absent."""
+
+    mss: int | None = None
+    wscale: int | None = None
+    sack: bool = False
+    ts_val: int | None = None
+    ts_ecr: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    """One IPv4/TCP packet as the device reads it."""
+
+    src: str
+    dst: str
+    sport: int
+    dport: int
+    seq: int
+    ack: int
+    flags: int
+    window: int
+    options: bytes  # raw TCP option bytes, read with ``tcp_options`` when needed
+    payload: bytes
+
+    @property
+    def key(self) -> tuple[str, int, str, int]:
+        """The flow as the client sends it: (client, client port, server, server port)."""
+        return (self.src, self.sport, self.dst, self.dport)
+
+    @property
+    def reverse_key(self) -> tuple[str, int, str, int]:
+        return (self.dst, self.dport, self.src, self.sport)
+
+
+def parse(data: bytes) -> Packet | None:
+    """An IPv4/TCP packet from its bytes, or None for anything else or anything malformed."""
+    if len(data) < _IP.size:
+        return None
+    ver_ihl, _, total, _, frag, _, proto, _, src, dst = _IP.unpack_from(data)
+    ihl = (ver_ihl & 0x0F) * 4
+    if ver_ihl >> 4 != 4 or ihl < _IP.size or proto != PROTO_TCP or frag & 0x3FFF:
+        return None  # not IPv4/TCP, or a fragment (a DPI reads only whole first packets)
+    if not ihl + _TCP.size <= total <= len(data):
+        return None  # a total length that lies about the bytes that came
+    sport, dport, seq, ack, offset, flags, window, _, _ = _TCP.unpack_from(data, ihl)
+    doff = (offset >> 4) * 4
+    if doff < _TCP.size or ihl + doff > total:
+        return None
+    return Packet(
+        socket.inet_ntoa(src),
+        socket.inet_ntoa(dst),
+        sport,
+        dport,
+        seq,
+        ack,
+        flags,
+        window,
+        data[ihl + _TCP.size : ihl + doff],
+        data[ihl + doff : total],
+    )
+
+
+def tcp_options(raw: bytes) -> Options:
+    """The MSS, window scale, SACK-permitted and timestamp options in ``raw``; a kind with a
+    length other than its RFC length, or a length running past the end, stops the reading."""
+    mss = wscale = ts_val = ts_ecr = None
+    sack = False
+    i, end = 0, len(raw)
+    while i < end:
+        kind = raw[i]
+        if kind == OPT_END:
+            break
+        if kind == OPT_NOP:
+            i += 1
+            continue
+        if i + 1 >= end:
+            break
+        length = raw[i + 1]
+        if length < 2 or i + length > end:
+            break
+        body = raw[i + 2 : i + length]
+        if kind == OPT_MSS:
+            if length != 4:
+                break
+            mss = int.from_bytes(body, "big")
+        elif kind == OPT_WSCALE:
+            if length != 3:
+                break
+            wscale = min(body[0], MAX_WSCALE)
+        elif kind == OPT_SACK_PERM:
+            if length != 2:
+                break
+            sack = True
+        elif kind == OPT_TIMESTAMP:
+            if length != 10:
+                break
+            ts_val, ts_ecr = struct.unpack("!II", body)
+        i += length
+    return Options(mss, wscale, sack, ts_val, ts_ecr)
