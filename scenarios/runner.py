@@ -149,9 +149,14 @@ def play(
                 measurements.write(json.dumps(r, default=str) + "\n")
             when = f"{phase.at}, lab time {phase.time}" if phase.time else phase.at
             print(render(f"\n== {scenario.name} / phase {phase.name} ({when})", clients, targets, cells))
-            ok = all(c.match and c.as_predicted for c in cells)
+            dead = lab.dead_censors()
+            for key, why in dead.items():
+                print(f"kzlab: phase {phase.name}: censor {key} died: {why}", file=sys.stderr, flush=True)
+            ok = all(c.match and c.as_predicted for c in cells) and not dead
             all_ok &= ok
             summary = {"name": phase.name, "at": phase.at, "time": phase.time or None, "matched": ok}
+            if dead:
+                summary["dead_censors"] = dead
             summary["seconds"] = {"steps": probing - started, "probes": time.monotonic() - probing}
             if scenario.observe is not None:
                 observing = time.monotonic()

@@ -19,6 +19,7 @@ from tools.censors.base import CensorError
 from tools.censors.catalogue import render
 from tools.censors.matching import DomainList
 from tools.censors.offline import grade
+from tools.censors.params import DOMAINS
 from tools.censors.registry import CENSORS
 from tools.services.base import REPO
 from topologies.internet import FACEBOOK_PREFIXES
@@ -121,11 +122,11 @@ def test_drop_server_endpoint_by_prefix_and_port() -> None:
 @pytest.mark.parametrize(
     ("name", "params", "message"),
     [
-        ("DropTrafficForServerEndpoint", {}, "needs prefixes"),
-        ("DropTrafficForServerEndpoint", {"prefixes": ["157.240.0.0/33"]}, "prefixes"),
-        ("DropTrafficForServerEndpoint", {"prefixes": ["1.0.0.0/8"], "protocol": "icmp"}, "protocol"),
+        ("DropTrafficForServerEndpoint", {}, "parameter 'prefixes' is required"),
+        ("DropTrafficForServerEndpoint", {"prefixes": ["157.240.0.0/33"]}, "parameter 'prefixes' expects"),
+        ("DropTrafficForServerEndpoint", {"prefixes": ["1.0.0.0/8"], "protocol": "icmp"}, "'protocol' expects"),
         ("ResetTrafficForTLSSNI", {"domain": ["x"]}, "unknown parameter"),
-        ("ResolverBlocklist", {"domains": "facebook.com"}, "domains must be a list"),
+        ("ResolverBlocklist", {"domains": "facebook.com"}, "'domains' expects a list of domain names"),
     ],
 )
 def test_bad_parameters_are_named(name: str, params: dict, message: str) -> None:
@@ -134,10 +135,10 @@ def test_bad_parameters_are_named(name: str, params: dict, message: str) -> None
 
 
 def test_domain_list_semantics() -> None:
-    listed = DomainList.of(["Facebook.com."])
+    listed = DomainList.of(DOMAINS.normalise(["Facebook.com."]))
     assert listed.covers("facebook.com") and listed.covers("www.FACEBOOK.com")
     assert not listed.covers("notfacebook.com") and not listed.covers("facebook.com.evil") and not listed.covers(None)
-    assert not DomainList.of(["facebook.com"], subdomains=False).covers("m.facebook.com")
+    assert not DomainList.of(("facebook.com",), subdomains=False).covers("m.facebook.com")
 
 
 def test_offline_command_grades_a_pcap_without_root(tmp_path: Path) -> None:

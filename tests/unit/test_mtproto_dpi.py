@@ -195,11 +195,11 @@ def test_kernel_selection_is_the_third_packet_of_listed_ports() -> None:
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"ports": 443}, "ports must be a list"),
-        ({"ports": []}, "ports must be a list"),
-        ({"ports": ["https"]}, "ports must be numbers"),
-        ({"ports": [0]}, "1..65535"),
-        ({"action": "rst"}, "action must be one of drop, reset"),
+        ({"ports": 443}, "'ports' expects a list of 1 to 15 ports"),
+        ({"ports": []}, "'ports' expects a list of 1 to 15 ports"),
+        ({"ports": ["https"]}, "'ports' expects .*got \\['https'\\]"),
+        ({"ports": [0]}, "1-65535"),
+        ({"action": "rst"}, "'action' expects one of 'drop', 'reset'"),
         ({"tag": True}, "unknown parameter"),
     ],
 )

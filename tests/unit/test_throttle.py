@@ -16,7 +16,7 @@ from tools.censors.base import CensorError
 from tools.censors.offline import grade
 from tools.censors.queue import marks
 from tools.censors.registry import CENSORS
-from tools.censors.throttle_tls_sni import DEFAULTS, ThrottleTrafficForTLSSNI
+from tools.censors.throttle_tls_sni import HOLD_FIELDS, ThrottleTrafficForTLSSNI
 from tools.probes import web_connectivity as wc
 
 NOTE = "throttle: SNI {}, +"
@@ -39,7 +39,8 @@ def test_listed_flows_are_held_and_throttled_others_pass_at_once() -> None:
     for n, sni in ((4, "facebook.com"), (14, "m.facebook.com")):
         assert decisions[n]["verdict"] == "accept" and decisions[n]["note"].startswith(NOTE.format(sni))
         delay = float(decisions[n]["note"].rsplit("+", 1)[1].rstrip("s"))
-        assert DEFAULTS["delay_s"] <= delay <= DEFAULTS["delay_s"] + DEFAULTS["jitter_s"] + 0.005
+        low, jitter = HOLD_FIELDS["delay_s"].default, HOLD_FIELDS["jitter_s"].default
+        assert low <= delay <= low + jitter + 0.005
     assert decisions[5] == {**decisions[5], "verdict": "accept", "note": "flow throttled earlier"}
     assert (decisions[9]["verdict"], decisions[9]["note"]) == ("accept", "")
     assert decisions[10]["note"] == "flow passed earlier"
@@ -97,12 +98,12 @@ def test_kernel_marks_and_rules() -> None:
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"rate": "fast"}, "not a tc rate"),
-        ({"rate": "40kbit; reboot"}, "not a tc rate"),
-        ({"delay_s": "soon"}, "numbers of seconds"),
-        ({"delay_s": -1}, "between 0 and 60"),
-        ({"jitter_s": 120}, "between 0 and 60"),
-        ({"domains": "azattyq.org"}, "domains must be a list"),
+        ({"rate": "fast"}, "'rate' expects a tc rate"),
+        ({"rate": "40kbit; reboot"}, "'rate' expects a tc rate"),
+        ({"delay_s": "soon"}, "'delay_s' expects a number from 0 to 60 seconds"),
+        ({"delay_s": -1}, "'delay_s' expects a number from 0 to 60"),
+        ({"jitter_s": 120}, "'jitter_s' expects a number from 0 to 60"),
+        ({"domains": "azattyq.org"}, "'domains' expects a list of domain names"),
         ({"delay": 2}, "unknown parameter"),
     ],
 )

@@ -20,12 +20,24 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
-from tools.censors.base import Attachment, CensorError
+from tools.censors.allowlist_access import AllowlistAccessNetwork
+from tools.censors.base import Attachment, CensorError, Field
+from tools.censors.drop_at_border import DropTrafficAtBorder
+from tools.censors.params import MAPPING, PAIRS, choice
 from tools.censors.shutdown import ShutdownCensor
+from tools.censors.shutdown_access import ShutdownAccessNetwork
+from tools.censors.throttle_access import ThrottleAccessNetwork
+from tools.censors.withdraw_routes import WithdrawRoutes
 from tools.lab.clock import parse_time
 from topologies.model import TopologyModel
+
+# The shutdown censors it can wrap (a test checks that this is every other one).
+WRAPPABLE: dict[str, type[ShutdownCensor]] = {
+    c.name: c
+    for c in (DropTrafficAtBorder, WithdrawRoutes, ShutdownAccessNetwork, AllowlistAccessNetwork, ThrottleAccessNetwork)
+}
 
 Window = tuple[dt.datetime, dt.datetime] | tuple[dt.time, dt.time]
 
@@ -42,38 +54,31 @@ def lab_clock(now: dt.datetime | None) -> dt.datetime:
 
 class AccessWindows(ShutdownCensor):
     name = "AccessWindows"
-    params_allowed = frozenset({"censor", "params", "open", "daily_open"})
+    fields: ClassVar[dict[str, Field]] = {
+        "censor": Field(choice(*WRAPPABLE), "the shutdown censor lifted in the windows"),
+        "params": Field(MAPPING, "the wrapped censor's parameters", {}),
+        "open": Field(PAIRS, 'moments [["2022-01-05T17:30", "2022-01-05T22:00"], ...] (UTC) it is lifted', None),
+        "daily_open": Field(PAIRS, 'times of day [["01:00", "17:00"], ...] (UTC) it is lifted every day', None),
+    }
     models = "kazakhstan.md section 4 (2022-01-05..09 daily access windows; the 23:00-07:00 curfew)"
     probe_sees = "the wrapped censor's outcome outside the windows, accessible inside them"
     circumvention = "the open windows themselves; else as the wrapped censor"
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        from tools.censors.registry import CENSORS  # the registry lists this censor too
-
-        wrapped = params.get("censor")
-        if not isinstance(wrapped, str) or wrapped not in CENSORS:
-            raise CensorError(f"censor {self.name!r}: censor: {wrapped!r} is not a registered censor")
-        if not issubclass(CENSORS[wrapped], ShutdownCensor):
-            raise CensorError(f"censor {self.name!r}: censor: {wrapped} is not a shutdown censor")
-        inner = params.get("params", {})
-        if not isinstance(inner, dict):
-            raise CensorError(f"censor {self.name!r}: params must be a mapping of {wrapped}'s parameters")
         try:
-            self.inner: ShutdownCensor = CENSORS[wrapped](**inner)  # type: ignore[assignment]
+            self.inner: ShutdownCensor = WRAPPABLE[self.params["censor"]](**self.params["params"])
         except CensorError as exc:
             raise CensorError(f"censor {self.name!r}: params: {exc}") from None
-        if ("open" in params) == ("daily_open" in params):
+        if (self.params["open"] is None) == (self.params["daily_open"] is None):
             raise CensorError(f"censor {self.name!r}: open, daily_open: give exactly one")
-        self.daily = "daily_open" in params
+        self.daily = self.params["daily_open"] is not None
         key = "daily_open" if self.daily else "open"
-        self.windows = self._windows(key, params[key], time_of_day if self.daily else parse_time)
+        self.windows = self._windows(key, self.params[key], time_of_day if self.daily else parse_time)
         self.at: Attachment | None = None
         self.closed = False  # whether the wrapped censor is attached now
 
-    def _windows(self, key: str, value: object, parse: Callable[[str], Any]) -> list[Window]:
-        if isinstance(value, str) or not isinstance(value, list | tuple) or not value:
-            raise CensorError(f"censor {self.name!r}: {key} must be a list of [start, end] pairs")
+    def _windows(self, key: str, value: tuple[tuple[str, str], ...], parse: Callable[[str], Any]) -> list[Window]:
         what = "HH:MM times of day (UTC)" if self.daily else "ISO-8601 moments"
         out = []
         for pair in value:

@@ -10,9 +10,10 @@ reachable; the exact list is unconfirmed (kazakhstan.md section 4).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import ClassVar
 
-from tools.censors.base import CensorError
+from tools.censors.base import Field
+from tools.censors.params import SOME_PREFIXES
 from tools.censors.shutdown_access import ShutdownAccessNetwork
 
 
@@ -22,7 +23,4 @@ class AllowlistAccessNetwork(ShutdownAccessNetwork):
     probe_sees = "the operator's subscribers: listed sites accessible, the rest tcp_ip generic_timeout_error"
     circumvention = "another operator's network; a tunnel to a listed address"
 
-    def __init__(self, **params: Any) -> None:
-        super().__init__(**params)
-        if not self.allow:
-            raise CensorError(f"censor {self.name!r}: needs allow (the prefixes still reachable)")
+    fields: ClassVar[dict[str, Field]] = {"allow": Field(SOME_PREFIXES, "the prefixes still reachable (the whitelist)")}

@@ -17,11 +17,10 @@ from typing import Any, ClassVar
 
 from mininet.node import Node
 
+from tools.censors.params import CensorError, Field, check
 from topologies.model import TopologyModel
 
-
-class CensorError(ValueError):
-    """A censor that cannot be configured as asked; the message names the parameter."""
+__all__ = ["Attachment", "Censor", "CensorError", "Decision", "Field"]
 
 
 @dataclass(frozen=True)
@@ -64,16 +63,15 @@ class Censor(ABC):
     the kernel's connection marks keep live."""
 
     name: ClassVar[str]
-    params_allowed: ClassVar[frozenset[str]] = frozenset()
+    fields: ClassVar[dict[str, Field]] = {}  # its parameters (params.py); docs/censors.md lists them
     models: ClassVar[str] = ""  # the measurement it models (kazakhstan.md section)
     probe_sees: ClassVar[str] = ""  # what an OONI probe reports
     circumvention: ClassVar[str] = ""  # the known ways around it
 
     def __init__(self, **params: Any) -> None:
-        unknown = set(params) - self.params_allowed
-        if unknown:
-            raise CensorError(f"censor {self.name!r}: unknown parameter(s) {sorted(unknown)}")
-        self.params = params
+        """Checks ``params`` against ``fields`` (CensorError naming a bad one); ``self.params``
+        holds the checked settings with every default filled in."""
+        self.params = check(self.name, self.fields, params)
         self.host: Node | None = None
 
     @abstractmethod
@@ -83,6 +81,10 @@ class Censor(ABC):
     @abstractmethod
     def detach(self) -> None:
         """Stop and remove every rule and process this censor made."""
+
+    def failure(self) -> str | None:
+        """Why this censor stopped working on its own (its process died), else None."""
+        return None
 
     def tick(self, now: dt.datetime) -> None:
         """The lab clock moved to ``now`` (a censor that follows a schedule acts on it)."""

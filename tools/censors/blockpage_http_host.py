@@ -10,11 +10,12 @@ DPISpoofBlockpageForString.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from scapy.layers.inet import IP, TCP
 
-from tools.censors.base import Decision
+from tools.censors.base import Decision, Field
+from tools.censors.matching import LIST_FIELDS
 from tools.censors.queue import QueueCensor
 from tools.censors.tls_sni import domains, flow_key, selects_first_data
 
@@ -40,7 +41,7 @@ def request_host(payload: bytes) -> str | None:
 
 class BlockpageForHTTPHost(QueueCensor):
     name = "BlockpageForHTTPHost"
-    params_allowed = QueueCensor.params_allowed | {"domains", "subdomains"}
+    fields: ClassVar[dict[str, Field]] = QueueCensor.fields | LIST_FIELDS
     models = "kazakhstan.md section 3 (block pages for plain HTTP; mechanism unconfirmed)"
     probe_sees = 'web_connectivity on http:// URLs: blocking "http-diff" (status/title/body differ)'
     circumvention = "HTTPS, a Host split over segments or in odd case/spacing, a VPN/proxy"

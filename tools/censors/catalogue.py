@@ -9,8 +9,10 @@ probe reports, and the known ways around it; a unit test keeps the file in step.
 from __future__ import annotations
 
 import inspect
+import json
 import sys
 
+from tools.censors.params import Field
 from tools.censors.registry import CENSORS
 
 
@@ -29,10 +31,23 @@ def render() -> str:
     for name, cls in sorted(CENSORS.items()):
         lines.append(f"| `{name}` | {cls.models or '-'} | {cls.probe_sees or '-'} | {cls.circumvention or '-'} |")
     for name, cls in sorted(CENSORS.items()):
-        params = ", ".join(f"`{p}`" for p in sorted(cls.params_allowed)) or "none"
         behaviour = inspect.cleandoc(inspect.getmodule(cls).__doc__ or cls.__doc__ or "")
-        lines += ["", f"## {name}", "", behaviour, "", f"Parameters: {params}."]
+        lines += ["", f"## {name}", "", behaviour, "", *parameters(cls.fields)]
     return "\n".join(lines) + "\n"
+
+
+def parameters(fields: dict[str, Field]) -> list[str]:
+    """The censor's parameters as a table: name, what it takes, default, meaning."""
+    if not fields:
+        return ["Parameters: none."]
+    rows = ["| parameter | takes | default | meaning |", "|---|---|---|---|"]
+    for name, field in fields.items():
+        if field.required:
+            default = "**required**"
+        else:
+            default = "-" if field.default is None else f"`{json.dumps(field.default)}`"
+        rows.append(f"| `{name}` | {field.kind.expects} | {default} | {field.doc} |")
+    return rows
 
 
 if __name__ == "__main__":

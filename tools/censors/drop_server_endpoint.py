@@ -12,17 +12,22 @@ DPIDropTrafficForServerEndpoint. No packet reaches Python.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import Any, ClassVar
 
 from scapy.layers.inet import TCP, UDP
 
-from tools.censors.base import Attachment, CensorError, Decision
+from tools.censors.base import Attachment, Decision, Field
+from tools.censors.params import SOME_PREFIXES, choice, ports
 from tools.censors.shutdown import NftCensor, address_set, networks
 
 
 class DropTrafficForServerEndpoint(NftCensor):
     name = "DropTrafficForServerEndpoint"
-    params_allowed = frozenset({"prefixes", "ports", "protocol"})
+    fields: ClassVar[dict[str, Field]] = {
+        "prefixes": Field(SOME_PREFIXES, "the blocked addresses or prefixes"),
+        "ports": Field(ports(64, least=0), "only these destination ports (default: every port)", ()),
+        "protocol": Field(choice("tcp", "udp", "all"), "only this protocol", "tcp"),
+    }
     models = "kazakhstan.md section 3 (Telegram's data-centre blocks; Facebook's AS32934 prefixes)"
     probe_sees = 'web_connectivity: blocking "tcp_ip", generic_timeout_error at connect; telegram_tcp_blocking'
     circumvention = "other addresses (Telegram's own countermeasure, CDNs), a proxy or VPN outside"
@@ -30,13 +35,9 @@ class DropTrafficForServerEndpoint(NftCensor):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.networks = networks(self.name, "prefixes", params.get("prefixes", []))
-        if not self.networks:
-            raise CensorError(f"censor {self.name!r}: needs prefixes")
-        self.ports = [int(p) for p in params.get("ports", ())]
-        self.protocol = params.get("protocol", "tcp")
-        if self.protocol not in ("tcp", "udp", "all"):
-            raise CensorError(f"censor {self.name!r}: protocol must be tcp, udp or all")
+        self.networks = networks(self.params["prefixes"])
+        self.ports = list(self.params["ports"])
+        self.protocol = self.params["protocol"]
 
     def ruleset(self, at: Attachment, table: str) -> str:
         """One interval set of the blocked prefixes, matched by a single rule, so 1,000

@@ -9,16 +9,17 @@ ooni/netem's DPIDropTrafficForTLSSNI.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from tools.censors.base import Decision
+from tools.censors.base import Decision, Field
+from tools.censors.matching import LIST_FIELDS
 from tools.censors.queue import QueueCensor
 from tools.censors.tls_sni import FIRST_DATA, selects_first_data, sni_decision
 
 
 class DropTrafficForTLSSNI(QueueCensor):
     name = "DropTrafficForTLSSNI"
-    params_allowed = QueueCensor.params_allowed | {"domains", "subdomains"}
+    fields: ClassVar[dict[str, Field]] = QueueCensor.fields | LIST_FIELDS
     models = "kazakhstan.md section 3 (OONI 2023-24: timeout after the ClientHello)"
     probe_sees = 'web_connectivity: blocking "http-failure", generic_timeout_error at tls_handshake'
     circumvention = "no or another SNI (domain fronting, ECH), a split ClientHello, a VPN/proxy"

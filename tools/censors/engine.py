@@ -7,6 +7,13 @@ marked so the kernel handles the rest of it), injects what the decision returns 
 scapy, logs every decision that did something, and removes its chain when it stops.
 A decision with a ``delay`` holds its packet: the verdict is issued that much later by
 the same loop (one thread), which meanwhile goes on deciding other packets.
+
+No packet can stop it (DESIGN principle 8): an exception while handling one packet
+(reading it, deciding, injecting) gives that packet the censor's failure verdict (accept
+when it fails open, drop when ``fail_closed``), is counted and logged (the first few of
+each kind, so a flood cannot fill the disk) and the loop goes on. If the process dies
+anyway, a fail-closed censor's chain stays and drops what it selects; the runner sees
+the dead engine and fails the phase (Censor.failure).
 """
 
 from __future__ import annotations
@@ -20,8 +27,10 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
+from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from netfilterqueue import NetfilterQueue
 from scapy.layers.inet import IP
@@ -48,76 +57,114 @@ class _Forgetful(dict):
         pass
 
 
-def _flow_key(ip: Any) -> tuple:
-    layer = ip.payload
-    return (ip.src, getattr(layer, "sport", 0), ip.dst, getattr(layer, "dport", 0), ip.proto)
+ERRORS_LOGGED_PER_KIND = 5
+
+
+class PacketErrors:
+    """Exceptions met on single packets: counted by kind, the first few of each written
+    to stderr (the engine's log) with the packet's bytes, so one can be replayed."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def record(self, exc: BaseException, payload: bytes) -> str:
+        kind = f"{type(exc).__name__} in {traceback.extract_tb(exc.__traceback__)[-1].name}"
+        self.counts[kind] += 1
+        if self.counts[kind] <= ERRORS_LOGGED_PER_KIND:
+            print(f"engine: packet error ({kind}): {exc}; packet {payload[:256].hex()}", file=sys.stderr, flush=True)
+        return kind
+
+
+class Engine:
+    """One censor's handling of the packets its queue hands over: decide, inject, issue
+    the verdict (now or after the decision's delay), log. No packet can stop it: an
+    exception on one packet gives it the failure verdict and is counted."""
+
+    def __init__(self, censor: QueueCensor, index: int, log: TextIO, injector: Any) -> None:
+        self.censor, self.index, self.log, self.injector = censor, index, log, injector
+        self.failure_verdict = "drop" if censor.params["fail_closed"] else "accept"
+        self.errors = PacketErrors()
+        self.flows: dict[tuple, str] = _Forgetful()
+        self.held: list[tuple[float, int, Any, Decision]] = []  # (due, order, packet, decision)
+        self.order = itertools.count()
+
+    def handle(self, pkt: Any) -> None:
+        payload = b""
+        try:
+            payload = pkt.get_payload()
+            ip = IP(payload)
+            decision = self.censor.decide(ip, self.flows)
+            for extra in decision.inject:
+                self.injector.send(extra)
+        except Exception as exc:  # noqa: BLE001 - one packet never stops the censor
+            kind = self.errors.record(exc, payload)
+            decision, ip = Decision(self.failure_verdict, note=f"failure verdict: {kind}"), None
+        if decision.delay > 0:
+            heapq.heappush(self.held, (time.monotonic() + decision.delay, next(self.order), pkt, decision))
+        else:
+            self.verdict(pkt, decision, payload)
+        if decision.note:
+            self.write(decision, ip)
+
+    def verdict(self, pkt: Any, decision: Decision, payload: bytes = b"") -> None:
+        try:
+            if decision.flow:
+                # Add this censor's bit to the packet's mark: replacing it would erase another
+                # censor's decision and send the packet back and forth between the two.
+                pkt.set_mark(pkt.get_mark() | self.censor.flow_mark(decision.flow, self.index))
+                pkt.repeat()  # back through the chain: the mark is saved on the connection
+            elif decision.verdict == "drop":
+                pkt.drop()
+            else:
+                pkt.accept()
+        except Exception as exc:  # noqa: BLE001 - the kernel refused this verdict: that packet's loss only
+            self.errors.record(exc, payload)
+
+    def write(self, decision: Decision, ip: Any) -> None:
+        record = {
+            "time": round(time.time(), 3),
+            "verdict": decision.verdict,
+            "flow": decision.flow,
+            "note": decision.note,
+            "src": ip.src if ip else None,
+            "dst": ip.dst if ip else None,
+            "injected": len(decision.inject),
+            **({"delay": round(decision.delay, 3)} if decision.delay else {}),
+        }
+        try:
+            self.log.write(json.dumps(record) + "\n")
+            self.log.flush()
+        except OSError as exc:  # a full disk costs the log, not the censor
+            self.errors.record(exc, b"")
+
+    def release_due(self, everything: bool = False) -> None:
+        while self.held and (everything or self.held[0][0] <= time.monotonic()):
+            _, _, pkt, decision = heapq.heappop(self.held)
+            self.verdict(pkt, decision)
+
+    def wait(self) -> float:
+        """How long the loop may sleep before a held packet is due (at most half a second)."""
+        return 0.5 if not self.held else min(0.5, max(0.0, self.held[0][0] - time.monotonic()))
 
 
 def serve(censor: QueueCensor, index: int, log_path: Path, stop: threading.Event) -> None:
-    """The live loop: one decision per queued packet, verdicts and injections."""
-
-    flows: dict[tuple, str] = _Forgetful()
-    held: list[tuple[float, int, Any, Decision]] = []  # (due, order, packet, decision): delayed verdicts
-    order = itertools.count()
-    injector = Injector()
-    log = open(log_path, "a")  # noqa: SIM115 - for the loop's lifetime
-
-    def verdict(pkt: Any, decision: Decision) -> None:
-        if decision.flow:
-            # Add this censor's bit to the packet's mark: replacing it would erase another
-            # censor's decision and send the packet back and forth between the two.
-            pkt.set_mark(pkt.get_mark() | censor.flow_mark(decision.flow, index))
-            pkt.repeat()  # back through the chain: the mark is saved on the connection
-        elif decision.verdict == "drop":
-            pkt.drop()
-        else:
-            pkt.accept()
-
-    def release_due(everything: bool = False) -> None:
-        while held and (everything or held[0][0] <= time.monotonic()):
-            _, _, pkt, decision = heapq.heappop(held)
-            verdict(pkt, decision)
-
-    def on_packet(pkt: Any) -> None:
+    """The live loop: the queue's packets to the Engine until ``stop``."""
+    with open(log_path, "a") as log:
+        engine = Engine(censor, index, log, Injector())
+        queue = NetfilterQueue()
+        queue.bind(100 + index, engine.handle, max_len=4096)
+        fd = queue.get_fd()
         try:
-            ip = IP(pkt.get_payload())
-            decision = censor.decide(ip, flows)
-        except Exception as exc:  # noqa: BLE001 - a packet the censor cannot read goes on
-            decision = Decision(note=f"unreadable: {type(exc).__name__}")
-            ip = None
-        for extra in decision.inject:
-            injector.send(extra)
-        if decision.delay > 0:
-            heapq.heappush(held, (time.monotonic() + decision.delay, next(order), pkt, decision))
-        else:
-            verdict(pkt, decision)
-        if decision.note:
-            record = {
-                "time": round(time.time(), 3),
-                "verdict": decision.verdict,
-                "flow": decision.flow,
-                "note": decision.note,
-                "src": ip.src if ip else None,
-                "dst": ip.dst if ip else None,
-                "injected": len(decision.inject),
-                **({"delay": round(decision.delay, 3)} if decision.delay else {}),
-            }
-            log.write(json.dumps(record) + "\n")
-            log.flush()
-
-    queue = NetfilterQueue()
-    queue.bind(100 + index, on_packet, max_len=4096)
-    fd = queue.get_fd()
-    try:
-        while not stop.is_set():
-            wait = 0.5 if not held else min(0.5, max(0.0, held[0][0] - time.monotonic()))
-            if select.select([fd], [], [], wait)[0]:
-                queue.run(block=False)
-            release_due()
-    finally:
-        release_due(everything=True)  # nothing stays held when the censor stops
-        queue.unbind()
-        log.close()
+            while not stop.is_set():
+                if select.select([fd], [], [], engine.wait())[0]:
+                    queue.run(block=False)
+                engine.release_due()
+        finally:
+            engine.release_due(everything=True)  # nothing stays held when the censor stops
+            queue.unbind()
+            if engine.errors.counts:
+                counts = dict(engine.errors.counts)
+                print(f"engine: packets given the failure verdict: {counts}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str]) -> int:
@@ -138,8 +185,13 @@ def main(argv: list[str]) -> int:
     print(f"censor {censor.name}: ready on queue {100 + index}", flush=True)
     try:
         serve(censor, index, Path(config["log"]), stop)
-    finally:
-        remove_rules(censor, index)
+    except BaseException:
+        # Dying, not stopped: a fail-closed censor's chain stays and drops what it selects
+        # (detach removes it); a fail-open one's goes, though its bypass would pass anyway.
+        if not censor.params["fail_closed"]:
+            remove_rules(censor, index)
+        raise
+    remove_rules(censor, index)
     return 0
 
 

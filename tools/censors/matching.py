@@ -10,6 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tools.censors.params import BOOLEAN, DOMAINS, Field
+
+LIST_FIELDS = {
+    "domains": Field(DOMAINS, "the names it acts on", ()),
+    "subdomains": Field(BOOLEAN, "whether a listed name covers the names below it too", True),
+}
+
 
 @dataclass(frozen=True)
 class DomainList:
@@ -17,10 +24,9 @@ class DomainList:
     subdomains: bool = True
 
     @classmethod
-    def of(cls, names: object, subdomains: bool = True) -> DomainList:
-        if isinstance(names, str) or not all(isinstance(n, str) and n for n in names):  # type: ignore[union-attr]
-            raise ValueError("domains must be a list of names")
-        return cls(frozenset(n.lower().rstrip(".") for n in names), subdomains)  # type: ignore[union-attr]
+    def of(cls, names: tuple[str, ...], subdomains: bool = True) -> DomainList:
+        """From checked names (params.DOMAINS: lower case, no trailing dot)."""
+        return cls(frozenset(names), subdomains)
 
     def covers(self, name: str | None) -> bool:
         if not name:

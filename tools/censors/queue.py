@@ -16,15 +16,12 @@ dropped. The engine (engine.py) runs inside the node and does the queue's work.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from abc import abstractmethod
+from typing import Any, ClassVar
 
-from tools.censors.base import Attachment, Censor
-from tools.services.base import REPO, stop_process
-
-READY_TIMEOUT = 20.0
-
+from tools.censors.base import Attachment, Censor, Field
+from tools.censors.params import BOOLEAN
+from tools.censors.process import CensorProcess
 
 MAX_ATTACHED = 12  # censors with their own mark bits at once (the lab hands out 1..12)
 
@@ -38,7 +35,13 @@ def marks(index: int) -> tuple[int, int]:
 
 
 class QueueCensor(Censor):
-    params_allowed = frozenset({"fail_closed"})
+    fields: ClassVar[dict[str, Field]] = {
+        "fail_closed": Field(BOOLEAN, "drop what it selects while its engine is gone (default: fail open)", False),
+    }
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self.process: CensorProcess | None = None
 
     @abstractmethod
     def selection(self) -> list[str]:
@@ -89,23 +92,19 @@ class QueueCensor(Censor):
         }
         path = at.workdir / "engine.json"
         path.write_text(json.dumps(config))
-        log = open(at.workdir / "engine.log", "ab")  # noqa: SIM115 - held by the process
-        self.proc = at.host.popen(
-            [sys.executable, "-u", "-m", "tools.censors.engine", str(path)],
-            cwd=str(REPO),
-            stdout=subprocess.PIPE,
-            stderr=log,
+        self.process = CensorProcess(
+            at.host, "tools.censors.engine", path, at.workdir / "engine.log", f"censor {self.name}"
         )
-        if "ready" not in self.proc.stdout.readline().decode(errors="replace"):
-            self.proc.kill()
-            raise RuntimeError(f"censor {self.name} did not start on {at.host.name}: see {at.workdir}/engine.log")
+
+    def failure(self) -> str | None:
+        return self.process.failure() if self.process is not None else None
 
     def detach(self) -> None:
         """Stop the engine (it removes its rules) and remove them here too, in case it had
         died first: a killed fail-closed censor must not keep dropping after detach."""
-        if getattr(self, "proc", None) is not None:
-            stop_process(self.proc)
-            self.proc = None
+        if self.process is not None:
+            self.process.stop()
+            self.process = None
         if self.host is not None:
             self.host.cmd(
                 "; ".join("iptables -w " + " ".join(args) + " 2>/dev/null" for args in self.cleanup(self.index))

@@ -12,11 +12,13 @@ lab offers for Facebook and Telegram in 2018-2022, whose exact mechanism is unco
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from scapy.layers.inet import IP, TCP
 
-from tools.censors.base import Decision
+from tools.censors.base import Decision, Field
+from tools.censors.matching import LIST_FIELDS
+from tools.censors.params import BOOLEAN, choice
 from tools.censors.queue import QueueCensor
 from tools.censors.tls_sni import FIRST_DATA, selects_first_data, sni_decision
 
@@ -36,7 +38,14 @@ def resets(ip: Any, both: bool) -> list[Any]:
 
 class ResetTrafficForTLSSNI(QueueCensor):
     name = "ResetTrafficForTLSSNI"
-    params_allowed = QueueCensor.params_allowed | {"domains", "subdomains", "direction", "tap"}
+    fields: ClassVar[dict[str, Field]] = (
+        QueueCensor.fields
+        | LIST_FIELDS
+        | {
+            "direction": Field(choice("client", "both"), "reset the client only, or the server too", "client"),
+            "tap": Field(BOOLEAN, "an on-path tap: cannot drop, only races the server with RSTs", False),
+        }
+    )
     models = "kazakhstan.md section 3 (SNI-based blocking; reset variant, mechanism unconfirmed)"
     probe_sees = 'web_connectivity: blocking "http-failure", connection_reset at tls_handshake'
     circumvention = (
@@ -54,7 +63,7 @@ class ResetTrafficForTLSSNI(QueueCensor):
         return sni_decision(ip, flows, self.params, lambda sni: self._reset(ip, sni))
 
     def _reset(self, ip: Any, sni: str) -> Decision:
-        rsts = resets(ip, self.params.get("direction", "client") == "both")
-        if self.params.get("tap"):  # on-path tap: it sees a copy, cannot drop, only races with RSTs
+        rsts = resets(ip, self.params["direction"] == "both")
+        if self.params["tap"]:  # on-path tap: it sees a copy, cannot drop, only races with RSTs
             return Decision("accept", rsts, flow="pass", note=f"reset (tap): SNI {sni}")
         return Decision("drop", rsts, flow="block", note=f"reset: SNI {sni}")

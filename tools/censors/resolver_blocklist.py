@@ -13,13 +13,14 @@ from __future__ import annotations
 import os
 import signal
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from scapy.layers.dns import DNS
 from scapy.layers.inet import UDP
 
-from tools.censors.base import Attachment, Censor, CensorError, Decision
-from tools.censors.matching import DomainList
+from tools.censors.base import Attachment, Censor, CensorError, Decision, Field
+from tools.censors.matching import LIST_FIELDS, DomainList
+from tools.censors.params import ADDRESS
 from tools.services.dns import POLICY_OPTIONS, POLICY_ZONES
 
 ZONE = "rpz.kzlab"
@@ -31,20 +32,19 @@ RELOAD_TIMEOUT = 15.0
 
 class ResolverBlocklist(Censor):
     name = "ResolverBlocklist"
-    params_allowed = frozenset({"domains", "subdomains", "address"})
+    fields: ClassVar[dict[str, Field]] = LIST_FIELDS | {
+        "address": Field(ADDRESS, "answer this address instead of NXDOMAIN", None)
+    }
     models = "kazakhstan.md section 3 (DNS-based blocking at the ISP resolver; mechanism unconfirmed)"
     probe_sees = 'web_connectivity: blocking "dns", dns_nxdomain_error (or the block page address)'
     circumvention = "another resolver (8.8.8.8, 1.1.1.1), DNS over HTTPS/TLS, the site's address by hand"
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        try:
-            self.listed = DomainList.of(params.get("domains", ()), bool(params.get("subdomains", True)))
-        except ValueError as exc:
-            raise CensorError(f"censor {self.name!r}: {exc}") from None
+        self.listed = DomainList.of(self.params["domains"], self.params["subdomains"])
 
     def zone(self) -> str:
-        action = f"A {self.params['address']}" if self.params.get("address") else "CNAME ."
+        action = f"A {self.params['address']}" if self.params["address"] else "CNAME ."
         lines = [
             "$TTL 60",
             "@ IN SOA localhost. root.localhost. 1 3600 600 86400 60",
@@ -95,5 +95,5 @@ class ResolverBlocklist(Censor):
         dns = DNS(bytes(ip[UDP].payload))
         name = dns.qd[0].qname.decode(errors="replace").rstrip(".") if dns.qr == 0 and dns.qd else ""
         if self.listed.covers(name):
-            return Decision(note=f"resolver answers {self.params.get('address') or 'NXDOMAIN'} for {name}")
+            return Decision(note=f"resolver answers {self.params['address'] or 'NXDOMAIN'} for {name}")
         return Decision()

@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 
 from mininet.node import Node
 
-from tools.censors.base import Attachment, Censor, CensorError
+from tools.censors.base import Attachment, Censor, Field
+from tools.censors.params import PREFIXES
 from topologies.model import TopologyModel
 
 
@@ -34,14 +35,9 @@ class ShutdownCensor(Censor):
         gets through slowly, None if this censor does not touch it."""
 
 
-def networks(censor: str, key: str, value: object) -> list[ipaddress.IPv4Network]:
-    """The IPv4 prefixes of parameter ``key``; CensorError naming it if they are not."""
-    if isinstance(value, str) or not isinstance(value, list | tuple):
-        raise CensorError(f"censor {censor!r}: {key} must be a list of IPv4 prefixes")
-    try:
-        return [ipaddress.IPv4Network(p) for p in value]
-    except (TypeError, ValueError) as exc:
-        raise CensorError(f"censor {censor!r}: {key}: {exc}") from None
+def networks(prefixes: Iterable[str]) -> list[ipaddress.IPv4Network]:
+    """The networks of a checked prefix list (params.PREFIXES)."""
+    return [ipaddress.IPv4Network(p) for p in prefixes]
 
 
 def within(address: str | ipaddress.IPv4Address, nets: Iterable[ipaddress.IPv4Network]) -> bool:
@@ -138,11 +134,11 @@ class CutLinks(NftCensor, ShutdownCensor):
     links ``links`` names, but for what ``allow`` (prefixes) lets through; the node's own
     traffic (input and output hooks: its BGP sessions, say) is untouched."""
 
-    params_allowed = frozenset({"allow"})
+    fields: ClassVar[dict[str, Field]] = {"allow": Field(PREFIXES, "prefixes still reachable across the cut links", ())}
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.allow = networks(self.name, "allow", params.get("allow", []))
+        self.allow = networks(self.params["allow"])
 
     @abstractmethod
     def links(self, model: TopologyModel, node: str) -> list[str]:

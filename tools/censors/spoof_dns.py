@@ -12,12 +12,14 @@ section 3, unconfirmed); as ooni/netem's DPISpoofDNSResponse and the GFW's injec
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from scapy.layers.dns import DNS, DNSRR
 from scapy.layers.inet import IP, UDP
 
-from tools.censors.base import Decision
+from tools.censors.base import Decision, Field
+from tools.censors.matching import LIST_FIELDS
+from tools.censors.params import ADDRESS
 from tools.censors.queue import QueueCensor
 from tools.censors.tls_sni import domains
 
@@ -28,7 +30,9 @@ BOGUS = "104.244.46.244"
 
 class SpoofDNSResponse(QueueCensor):
     name = "SpoofDNSResponse"
-    params_allowed = QueueCensor.params_allowed | {"domains", "subdomains", "address"}
+    fields: ClassVar[dict[str, Field]] = (
+        QueueCensor.fields | LIST_FIELDS | {"address": Field(ADDRESS, "the forged answer's address", BOGUS)}
+    )
     models = "kazakhstan.md section 3 (DNS-based blocking; mechanism unconfirmed)"
     probe_sees = 'web_connectivity: blocking "dns", dns_consistency "inconsistent"'
     circumvention = "DNS over HTTPS/TLS, a resolver whose queries do not cross the injector, DNSSEC validation"
@@ -47,7 +51,9 @@ class SpoofDNSResponse(QueueCensor):
         listed = domains(self.params)
         if not listed.covers(qname) or dns.qd[0].qtype != 1:
             return Decision()
-        record = DNSRR(rrname=dns.qd[0].qname, type="A", ttl=300, rdata=self.params.get("address", BOGUS))
-        answer = DNS(id=dns.id, qr=1, aa=0, rd=dns.rd, ra=1, qd=dns.qd, an=record)
+        record = DNSRR(rrname=dns.qd[0].qname, type="A", ttl=300, rdata=self.params["address"])
+        # The answer repeats the first question only (as resolvers answer, RFC 9619): one
+        # that copied 25 questions would not fit in a packet (issue 9, item 3).
+        answer = DNS(id=dns.id, qr=1, aa=0, rd=dns.rd, ra=1, qd=dns.qd[0], an=record)
         forged = IP(src=ip.dst, dst=ip.src) / UDP(sport=53, dport=ip[UDP].sport) / answer
         return Decision("accept", [forged], note=f"spoofed {qname}")

@@ -27,11 +27,12 @@ reports against it, beside the address blocking of Telegram's data centres.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from scapy.layers.inet import TCP
 
-from tools.censors.base import CensorError, Decision
+from tools.censors.base import Decision, Field
+from tools.censors.params import BOOLEAN, choice, ports
 from tools.censors.queue import QueueCensor
 from tools.censors.reset_tls_sni import resets
 from tools.censors.tls_sni import flow_key
@@ -46,7 +47,11 @@ MIN_LENGTH = 20 + 20 + INIT_SIZE  # IP and TCP headers without options, and an i
 
 class BlockTelegramMTProto(QueueCensor):
     name = "BlockTrafficForMTProto"
-    params_allowed = QueueCensor.params_allowed | {"ports", "action", "require_tag"}
+    fields: ClassVar[dict[str, Field]] = QueueCensor.fields | {
+        "ports": Field(ports(15), "the destination ports whose flows it reads", DEFAULT_PORTS),
+        "action": Field(choice(*ACTIONS), "drop the flow, or also reset the client", "drop"),
+        "require_tag": Field(BOOLEAN, "block only inits whose tag decrypts, not any random-looking one", False),
+    }
     models = (
         "kazakhstan.md section 3 (Telegram restricted 2018, 2019-05-09, 2022-01; mechanism unconfirmed: "
         "protocol DPI is a candidate, not a measured one)"
@@ -62,19 +67,7 @@ class BlockTelegramMTProto(QueueCensor):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        ports = params.get("ports", DEFAULT_PORTS)
-        if isinstance(ports, str | int) or not ports or len(ports) > 15:
-            raise CensorError(f"censor {self.name!r}: ports must be a list of 1 to 15 ports")
-        try:
-            self.ports = tuple(int(p) for p in ports)
-        except (TypeError, ValueError):
-            raise CensorError(f"censor {self.name!r}: ports must be numbers") from None
-        if not all(0 < p < 65536 for p in self.ports):
-            raise CensorError(f"censor {self.name!r}: ports must be 1..65535")
-        self.action = params.get("action", "drop")
-        if self.action not in ACTIONS:
-            raise CensorError(f"censor {self.name!r}: action must be one of {', '.join(ACTIONS)}")
-        self.require_tag = bool(params.get("require_tag", False))
+        self.ports, self.action, self.require_tag = (self.params[k] for k in ("ports", "action", "require_tag"))
         self._sent: dict[tuple, int] = {}  # offline: packets each flow's client sent (the kernel's connbytes)
 
     def selection(self) -> list[str]:

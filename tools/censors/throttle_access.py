@@ -14,28 +14,32 @@ measured in 2022 on single sites (section 3), is an assumption here.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
-from tools.censors.base import Attachment
+from tools.censors.base import Attachment, Field
+from tools.censors.queue import QueueCensor
 from tools.censors.shutdown import ShutdownCensor, access_segments, sides
-from tools.censors.throttle_tls_sni import ThrottleTrafficForTLSSNI, tc_bits
+from tools.censors.throttle_tls_sni import HOLD_FIELDS, ThrottleTrafficForTLSSNI, tc_bits
 from topologies.model import TopologyModel
-
-# A shorter hold than the single-site throttle's: handshakes still read as throttled
-# (over 2 s), with room under the probe's 5 s TLS limit when hundreds are held at once.
-ACCESS_DEFAULTS = {"rate": "256kbit", "delay_s": 2.5, "jitter_s": 0.2}
 
 
 class ThrottleAccessNetwork(ThrottleTrafficForTLSSNI, ShutdownCensor):
     name = "ThrottleAccessNetwork"
-    params_allowed = ThrottleTrafficForTLSSNI.params_allowed - {"domains", "subdomains"}
+    # A shorter hold than the single-site throttle's: handshakes still read as throttled
+    # (over 2 s), with room under the probe's 5 s TLS limit when hundreds are held at once.
+    fields: ClassVar[dict[str, Field]] = QueueCensor.fields | {
+        "delay_s": dataclasses.replace(HOLD_FIELDS["delay_s"], default=2.5),
+        "jitter_s": dataclasses.replace(HOLD_FIELDS["jitter_s"], default=0.2),
+        "rate": dataclasses.replace(HOLD_FIELDS["rate"], doc="the shaped rate per subscriber"),
+    }
     models = "kazakhstan.md section 4 (2022-01-04: Tele2/Kcell fall but not to zero; mechanism assumed)"
     probe_sees = "the operator's subscribers: every site accessible, TLS handshake over 2 s (lab outcome throttled)"
     circumvention = "another operator's network; traffic not on port 443 (a VPN on another port)"
 
     def __init__(self, **params: Any) -> None:
-        super().__init__(**{**ACCESS_DEFAULTS, **params})
+        super().__init__(**params)
         self.per_subscriber = self.rate
 
     def throttles(self, sni: str | None) -> bool:

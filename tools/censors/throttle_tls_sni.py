@@ -26,43 +26,39 @@ from __future__ import annotations
 import random
 import re
 import time
-from typing import Any
+from typing import Any, ClassVar
 
-from tools.censors.base import Attachment, CensorError, Decision
+from tools.censors.base import Attachment, Decision, Field
+from tools.censors.matching import LIST_FIELDS
+from tools.censors.params import RATE, number
 from tools.censors.queue import QueueCensor, marks
 from tools.censors.tls_sni import FIRST_DATA, domains, first_segment_sni, flow_key, selects_first_data
 
-RATE = re.compile(r"^[0-9]+(\.[0-9]+)?(bit|kbit|mbit|gbit|bps|kbps|mbps)$")
 UNITS = {"bit": 1, "kbit": 1_000, "mbit": 1_000_000, "gbit": 1_000_000_000, "bps": 8, "kbps": 8_000, "mbps": 8_000_000}
-DEFAULTS = {"delay_s": 3.9, "jitter_s": 0.3, "rate": "256kbit"}
+HOLD_FIELDS = {
+    "delay_s": Field(number(0, 60, "seconds"), "how long a listed flow's ClientHello is held", 3.9),
+    "jitter_s": Field(number(0, 60, "seconds"), "up to this much longer, at random", 0.3),
+    "rate": Field(RATE, "the shaped rate of the throttled flows' replies, per interface", "256kbit"),
+}
 
 
 def tc_bits(rate: str) -> int:
-    """A tc rate that RATE accepts, in bits per second."""
-    number, unit = re.fullmatch(r"([0-9.]+)([a-z]+)", rate).groups()  # type: ignore[union-attr]
-    return int(float(number) * UNITS[unit])
+    """A tc rate (params.RATE) in bits per second."""
+    amount, unit = re.fullmatch(r"([0-9.]+)([a-z]+)", rate).groups()  # type: ignore[union-attr]
+    return int(float(amount) * UNITS[unit])
 
 
 class ThrottleTrafficForTLSSNI(QueueCensor):
     name = "ThrottleTrafficForTLSSNI"
-    params_allowed = QueueCensor.params_allowed | {"domains", "subdomains", "delay_s", "jitter_s", "rate"}
+    fields: ClassVar[dict[str, Field]] = QueueCensor.fields | LIST_FIELDS | HOLD_FIELDS
     models = "kazakhstan.md section 3 (OONI: azattyq.org throttled by SNI 2022-09-27..2023-04; 2018 evenings, assumed)"
     probe_sees = "web_connectivity: accessible, TLS handshake over 2 s (lab outcome throttled)"
     circumvention = "no or another SNI (domain fronting, ECH), a split ClientHello, a VPN/proxy"
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.domains = domains(params)
-        try:
-            self.delay_s = float(params.get("delay_s", DEFAULTS["delay_s"]))
-            self.jitter_s = float(params.get("jitter_s", DEFAULTS["jitter_s"]))
-        except (TypeError, ValueError):
-            raise CensorError(f"censor {self.name!r}: delay_s and jitter_s must be numbers of seconds") from None
-        if not (0 <= self.delay_s <= 60 and 0 <= self.jitter_s <= 60):
-            raise CensorError(f"censor {self.name!r}: delay_s and jitter_s must be between 0 and 60 seconds")
-        self.rate = str(params.get("rate", DEFAULTS["rate"]))
-        if not RATE.match(self.rate):
-            raise CensorError(f"censor {self.name!r}: rate {self.rate!r} is not a tc rate (e.g. 256kbit)")
+        self.domains = domains(self.params)
+        self.delay_s, self.jitter_s, self.rate = (self.params[k] for k in ("delay_s", "jitter_s", "rate"))
         self.holding: dict[tuple, float] = {}  # flow -> when its held ClientHello is let go (live)
 
     # -- the decision, live and offline -------------------------------------------------

@@ -48,11 +48,11 @@ def flow_key(ip: Any) -> tuple:
 
 
 def domains(params: dict[str, Any]) -> DomainList:
-    """The censor's list, built once per list (a decision must not rebuild 1,000 names)."""
-    names = params.get("domains", ())
-    return _domain_list(names if isinstance(names, str) else tuple(names), bool(params.get("subdomains", True)))
+    """The censor's list (LIST_FIELDS, checked), built once per list: a decision must not
+    rebuild 1,000 names."""
+    return _domain_list(params.get("domains", ()), params.get("subdomains", True))
 
 
 @functools.lru_cache(maxsize=64)
-def _domain_list(names: str | tuple[str, ...], subdomains: bool) -> DomainList:
+def _domain_list(names: tuple[str, ...], subdomains: bool) -> DomainList:
     return DomainList.of(names, subdomains)

@@ -22,9 +22,10 @@ import datetime as dt
 import ipaddress
 import re
 import time
-from typing import Any
+from typing import Any, ClassVar
 
-from tools.censors.base import Attachment, CensorError
+from tools.censors.base import Attachment, Field
+from tools.censors.params import SOME_PREFIXES
 from tools.censors.shutdown import ShutdownCensor, networks, sides
 from tools.routing import bird
 from topologies.model import TopologyModel
@@ -42,16 +43,17 @@ def providers(model: TopologyModel, node: str) -> list[str]:
 
 class WithdrawRoutes(ShutdownCensor):
     name = "WithdrawRoutes"
-    params_allowed = frozenset({"prefixes"})
+    fields: ClassVar[dict[str, Field]] = {
+        "prefixes": Field(SOME_PREFIXES, "the prefixes withdrawn (default: every block it announces)", None)
+    }
     models = "for comparison: what RIPE did not see in 2022 (kazakhstan.md section 4); Egypt 2011 (general knowledge)"
     probe_sees = "sites abroad: tcp_ip generic_timeout_error at connect; the prefixes vanish from route collectors"
     circumvention = "none through the gateway; a path around it (satellite, a foreign mobile network)"
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.prefixes = networks(self.name, "prefixes", params["prefixes"]) if "prefixes" in params else None
-        if self.prefixes == []:
-            raise CensorError(f"censor {self.name!r}: prefixes is empty (leave it out to withdraw every block)")
+        given = self.params["prefixes"]
+        self.prefixes = networks(given) if given is not None else None
 
     def withdraws(self, model: TopologyModel, address: ipaddress.IPv4Address) -> bool:
         """Whether no announced block covering ``address`` is left (the model's blocks)."""

@@ -13,15 +13,13 @@ the 2020 mobile operators did).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+from typing import ClassVar
 
-from tools.censors.base import Attachment, Censor, CensorError
+from tools.censors.base import Attachment, Censor, Field
+from tools.censors.params import BOOLEAN, DOMAINS, PREFIXES, choice, integer
+from tools.censors.process import CensorProcess
 from tools.gateway.national_ca import GENERATIONS, ca_dir, wait_ready
 from tools.gateway.targets import TARGETS
-from tools.services.base import REPO, stop_process
-
-READY_TIMEOUT = 20.0
 
 
 class NationalInterception(Censor):
@@ -29,51 +27,50 @@ class NationalInterception(Censor):
     models = "kazakhstan.md sections 1 and 2 (the 2019 and 2020 interception device)"
     probe_sees = "tls_mitm with the root installed; http-failure, ssl_unknown_authority without"
     circumvention = "a name off the list, a VPN/proxy, a path avoiding the device; not clicking through (HSTS)"
-    params_allowed = frozenset({"generation", "targets", "shift_hours", "enforcement", "walled", "queue"})
+    fields: ClassVar[dict[str, Field]] = {
+        "generation": Field(choice(*GENERATIONS), "which national root: 2019 (Qaznet) or 2020 (ISCA)", "2019"),
+        "targets": Field(DOMAINS, "the names it intercepts (default: the generation's measured list)", None),
+        "shift_hours": Field(integer(0, 8760), "how far back the forged validity starts (1.7: 6, 24 from 07-30)", 6),
+        "enforcement": Field(BOOLEAN, "wall in subscribers rejecting the national chain until they install it", False),
+        "walled": Field(PREFIXES, "subscriber blocks redirected to the portal from the start", ()),
+        "queue": Field(integer(0, 65535), "its NFQUEUE number", 10),
+    }
 
     def __init__(self, **params: object) -> None:
         super().__init__(**params)
-        generation = params.get("generation", "2019")
-        if generation not in GENERATIONS:
-            raise CensorError(f"censor {self.name!r}: generation must be one of {sorted(GENERATIONS)}")
-        self.proc: subprocess.Popen | None = None
+        self.process: CensorProcess | None = None
 
     def config(self, at: Attachment) -> dict[str, object]:
         workdir, rundir = at.workdir, at.rundir
-        generation = str(self.params.get("generation", "2019"))
+        generation = self.params["generation"]
         return {
-            "queue": int(self.params.get("queue", 10)),
-            "targets": list(self.params.get("targets", TARGETS[generation])),
+            "queue": self.params["queue"],
+            "targets": list(self.params["targets"] or TARGETS[generation]),
             "ca_dir": str(ca_dir(rundir) / generation),
             "generation": generation,
-            "shift_hours": int(self.params.get("shift_hours", 6)),
+            "shift_hours": self.params["shift_hours"],
             "trust_bundle": str(rundir / "global-root.pem"),
             "workdir": str(workdir),
             "log": str(rundir / "surveillance.jsonl"),
-            "enforcement": bool(self.params.get("enforcement", False)),
-            "walled": list(self.params.get("walled", [])),
+            "enforcement": self.params["enforcement"],
+            "walled": list(self.params["walled"]),
             "portal": next((str(at.model.primary_address(n)) for n, _ in at.model.services("install_portal")), None),
         }
 
     def attach(self, at: Attachment) -> None:
         self.host = host = at.host
         workdir = at.workdir
-        wait_ready(ca_dir(at.rundir) / str(self.params.get("generation", "2019")))
+        wait_ready(ca_dir(at.rundir) / self.params["generation"])
         path = workdir / "interceptor.json"
         path.write_text(json.dumps(self.config(at), indent=1))
-        log = open(workdir / "interceptor.log", "ab")  # noqa: SIM115 - held by the process
-        self.proc = host.popen(
-            [sys.executable, "-u", "-m", "tools.gateway.interceptor", str(path)],
-            cwd=str(REPO),
-            stdout=subprocess.PIPE,
-            stderr=log,
+        self.process = CensorProcess(
+            host, "tools.gateway.interceptor", path, workdir / "interceptor.log", "the interception device"
         )
-        line = self.proc.stdout.readline().decode(errors="replace")
-        if "ready" not in line:
-            self.proc.kill()
-            raise RuntimeError(f"interception device did not start on {host.name}: see {workdir}/interceptor.log")
+
+    def failure(self) -> str | None:
+        return self.process.failure() if self.process is not None else None
 
     def detach(self) -> None:
-        if self.proc is not None:
-            stop_process(self.proc)
-            self.proc = None
+        if self.process is not None:
+            self.process.stop()
+            self.process = None

@@ -104,6 +104,10 @@ class Lab:
         for censor in self.censors.values():
             censor.tick(now)
 
+    def dead_censors(self) -> dict[str, str]:
+        """Attached censors whose process died on its own: key -> why (Censor.failure)."""
+        return {key: why for key, censor in self.censors.items() if (why := censor.failure()) is not None}
+
     def detach(self, key: str) -> None:
         self.indices.pop(key)
         self.placement.pop(key)
