@@ -193,7 +193,7 @@ def censor_plan(names: list[str], nets: list[str]) -> tuple[list[tuple[str, str,
         if name in known:
             node, params = known[name]
         else:
-            node, params = "gw", {k: generic[k] for k in CENSORS[name].params_allowed if k in generic}
+            node, params = "gw", {k: generic[k] for k in CENSORS[name].fields if k in generic}
         plan.append((f"bench-{name}", name, node, params))
     return plan, notes
 

@@ -82,7 +82,7 @@ def fuzz_plan() -> list[tuple[str, str, str, dict[str, Any]]]:
         if name in PARAMS:
             node, params = PARAMS[name]
         else:
-            node, params = "gw", {k: GENERIC[k] for k in CENSORS[name].params_allowed if k in GENERIC}
+            node, params = "gw", {k: GENERIC[k] for k in CENSORS[name].fields if k in GENERIC}
         plan.append((f"fuzz-{name}", name, node, params))
     return plan
 
@@ -482,7 +482,11 @@ def test_fail_closed_when_the_engine_dies(lab: LabSession) -> None:
     lab.attach("closed", "ResetTrafficForTLSSNI", "gw", domains=["facebook.com"], fail_closed=True)
     assert curl(lab, CLIENT, "https://facebook.com/", FB_RESOLVE)[0] in (35, 56)
     assert curl(lab, CLIENT, "https://vk.com/")[0] == 0
-    kill_engine(lab, "closed")
+    assert lab.dead_censors() == {}
+    pid = kill_engine(lab, "closed")
+    dead = lab.dead_censors()
+    assert list(dead) == ["closed"], (pid, dead)  # the runner would fail the phase with this line
+    assert "censor ResetTrafficForTLSSNI on gw died (exit -9)" in dead["closed"], dead
     assert curl(lab, CLIENT, "https://facebook.com/", FB_RESOLVE, max_time=4)[0] == 28  # timeout
     assert curl(lab, CLIENT, "https://vk.com/", max_time=4)[0] == 28
     assert lab.run(CLIENT, f"ping -c 2 -W 2 {VK_ADDR}").rc == 0

@@ -107,6 +107,10 @@ class LabSession:
     def detach(self, key: str) -> None:
         self._send({"op": "step", "action": "detach", "key": key})
 
+    def dead_censors(self) -> dict[str, str]:
+        """Attached censors whose process died on its own: key -> why (as the runner sees them)."""
+        return self._send({"op": "dead"})["dead"]
+
     def install_root(self, node: str, generation: str = "2019") -> None:
         self._send(
             {
@@ -166,6 +170,8 @@ def _inside(config: dict[str, Any]) -> int:
                         out, err = proc.communicate()
                         err += "\n(timed out)"
                     reply({"rc": proc.returncode, "out": out, "err": err})
+                elif request["op"] == "dead":
+                    reply({"dead": lab.dead_censors()})
                 elif request["op"] == "step":
                     fields = {k: request[k] for k in ("action", "key", "censor", "node", "params") if k in request}
                     apply(lab, Step(**fields))
