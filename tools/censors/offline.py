@@ -196,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kzlab: warning: {text}", file=sys.stderr)
         if args.json:
             print(json.dumps({"warning": text}))
-    summary = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
-    print(f"{args.censor}: {ipv4} IPv4 packets, {counts.total()} decided: {summary}", file=sys.stderr)
+    summary = "".join(f", {k} {n}" for k, n in sorted(counts.items())).replace(",", ":", 1)
+    print(f"{args.censor}: {ipv4} IPv4 packets, {counts.total()} decided{summary}", file=sys.stderr)
     return 0
 
 
