@@ -6,8 +6,12 @@
     python -m scenarios clean
 
 ``run`` validates the scenario and its topology first (a bad one gets one line naming
-the problem and exit status 2, and nothing is created), then creates a sealed run,
-plays the scenario inside it, and removes the run whatever happens.
+the problem and exit status 2, and nothing is left behind), then creates a sealed run,
+plays the scenario inside it, and removes the run whatever happens. A scenario given as
+a file (PATH) is code run as root: it is imported only inside the seal (its own network
+and PID namespaces), never in the host's, so it is validated there (same one line and
+exit status 2; the sealed run is removed). A shipped scenario (NAME, scenarios/NAME.py)
+is part of this repository and is validated before the seal.
 """
 
 from __future__ import annotations
@@ -18,25 +22,34 @@ import importlib
 import importlib.util
 import os
 import pkgutil
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import scenarios
 from scenarios.spec import Scenario, ScenarioError
+from tools.basics.clock import DEFAULT_SECONDS_PER_HOUR
 from tools.lab import clean, seal
-from tools.lab.clock import DEFAULT_SECONDS_PER_HOUR
 from tools.services.base import REPO
 
 RESULTS = REPO / "results"
 EXIT_BAD_INPUT = 2
+PARAM_KEY = re.compile(r"[a-z_][a-z0-9_]*")
+PARAM_VALUE = re.compile(r"[0-9]{1,6}")  # ASCII digits: str.isdigit() also takes "²" and "٣"
+PARAM_EXPECTS = "expected KEY=N with N a whole number of at most 6 digits 0-9, e.g. subscribers=16"
+
+
+def is_file_ref(ref: str) -> bool:
+    """Whether a scenario reference names a file (PATH) rather than a shipped scenario."""
+    return ref.endswith(".py") or "/" in ref
 
 
 def load(ref: str, params: dict[str, int] | None = None) -> Scenario:
     """A scenario by name (scenarios/NAME.py) or by the path of a scenario file; with
     ``params``, the one its module's ``build(**params)`` makes (its size, say)."""
     shipped = Path(scenarios.__path__[0]) / f"{ref}.py"
-    path = Path(ref) if ref.endswith(".py") or "/" in ref else shipped
+    path = Path(ref) if is_file_ref(ref) else shipped
     if not path.is_file() or (path == shipped and not ref.isidentifier()):
         known = ", ".join(names())
         raise ScenarioError(
@@ -100,26 +113,47 @@ def results_dir(scenario: Scenario, base: Path) -> Path:
     return path
 
 
+def _shown(text: str, most: int = 40) -> str:
+    return repr(text) if len(text) <= most else repr(text[: most - 3]) + "..."
+
+
 def parse_params(pairs: list[str]) -> dict[str, int]:
-    """KEY=N pairs of --param; ScenarioError names a malformed one."""
-    out = {}
+    """KEY=N pairs of --param; ScenarioError names a malformed one and what it expects.
+    The builder the scenario hands them to checks their range."""
+    out: dict[str, int] = {}
     for pair in pairs:
         key, _, value = pair.partition("=")
-        if not key.isidentifier() or not value.isdigit():
-            raise ScenarioError(f"--param {pair!r}: expected KEY=N, e.g. subscribers=16")
+        if not PARAM_KEY.fullmatch(key):
+            raise ScenarioError(f"--param {_shown(pair)}: {PARAM_EXPECTS}")
+        if not PARAM_VALUE.fullmatch(value):
+            raise ScenarioError(f"--param {key}={_shown(value)}: {PARAM_EXPECTS}")
+        if key in out:
+            raise ScenarioError(f"--param {key}: given twice")
         out[key] = int(value)
     return out
 
 
+def validated(ref: str, params: dict[str, int]) -> Scenario:
+    scenario = load(ref, params)
+    scenario.validate()
+    return scenario
+
+
+def bad_input(exc: ScenarioError) -> int:
+    print(f"kzlab: error: {' '.join(str(exc).split())}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     try:
-        scenario = load(args.scenario, parse_params(args.param))
-        scenario.validate()
+        params = parse_params(args.param)
+        if not is_file_ref(args.scenario):
+            validated(args.scenario, params)
+        elif not Path(args.scenario).is_file():
+            raise ScenarioError(f"no scenario file {args.scenario!r}")
     except ScenarioError as exc:
-        print(f"kzlab: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    results = results_dir(scenario, Path(args.results))
-    inner = [sys.executable, "-m", "scenarios", "_inside", args.scenario, str(results)]
+        return bad_input(exc)
+    inner = [sys.executable, "-m", "scenarios", "_inside", args.scenario, f"--results={args.results}"]
     inner += ["--cli"] * args.cli + ["--pcap"] * args.pcap + [f"--param={p}" for p in args.param]
     inner += [f"--seconds-per-hour={args.seconds_per_hour}"]
     # The venv first on PATH: `python` in the Mininet CLI's hosts is the lab's python.
@@ -128,12 +162,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_inside(args: argparse.Namespace) -> int:
+    """Inside the seal: load (a file: for the first time) and validate, then run."""
     from scenarios import runner
 
-    scenario = load(args.scenario, parse_params(args.param))
-    return runner.main(
-        scenario, Path(args.results), cli=args.cli, pcap=args.pcap, seconds_per_hour=args.seconds_per_hour
-    )
+    try:
+        scenario = validated(args.scenario, parse_params(args.param))
+    except ScenarioError as exc:
+        return bad_input(exc)
+    results = results_dir(scenario, Path(args.results))
+    return runner.main(scenario, results, cli=args.cli, pcap=args.pcap, seconds_per_hour=args.seconds_per_hour)
 
 
 def _seconds_per_hour(text: str) -> float:
@@ -164,11 +201,12 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("clean", help="remove what killed runs left").set_defaults(func=cmd_clean)
     for name, func in (("run", cmd_run), ("_inside", cmd_inside)):
         p = sub.add_parser(name, help="run a scenario in a sealed lab" if name == "run" else argparse.SUPPRESS)
-        p.add_argument("scenario", help="scenario name or file")
-        if name == "_inside":
-            p.add_argument("results")
-        else:
-            p.add_argument("--results", default=str(RESULTS), help="results base directory")
+        p.add_argument(
+            "scenario",
+            help="a shipped scenario's NAME, or the PATH of a scenario file (imported only inside the seal: "
+            "its errors are reported from there, with exit status 2)",
+        )
+        p.add_argument("--results", default=str(RESULTS), help="results base directory")
         p.add_argument("--cli", action="store_true", help="open the Mininet CLI with the lab up")
         p.add_argument("--pcap", action="store_true", help="capture the scenario's links")
         p.add_argument("--param", action="append", default=[], help="KEY=N for the scenario's build() (its size)")

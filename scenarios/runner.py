@@ -27,10 +27,10 @@ from typing import Any
 from scenarios import observation, predict
 from scenarios.matrix import Cell, render
 from scenarios.spec import Phase, Scenario, Step, Target
+from tools.basics.clock import DEFAULT_SECONDS_PER_HOUR, LabClock, parse_time
 from tools.censors.registry import CENSORS
 from tools.gateway.national_ca import GENERATIONS
 from tools.gateway.surveillance import results_table
-from tools.lab.clock import DEFAULT_SECONDS_PER_HOUR, LabClock, parse_time
 from tools.lab.lab import Lab, LabError
 from tools.lab.seal import Run
 from tools.observe.charts import draw

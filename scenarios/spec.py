@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tools.basics.clock import parse_time
 from tools.censors.base import CensorError
 from tools.censors.registry import CENSORS
 from tools.gateway.national_ca import GENERATIONS
-from tools.lab.clock import parse_time
 from topologies import registry as topologies
 from topologies.model import TopologyError, TopologyModel
 

@@ -16,7 +16,7 @@ from scenarios import cli, curfew, kz2022_january, shutdown_variants
 from scenarios.national import DOMESTIC, INTERNATIONAL, Country
 from scenarios.observation import country_addresses, country_prefixes
 from scenarios.spec import Observation, Phase, ScenarioError, Target
-from tools.lab.clock import LabClock, parse_time
+from tools.basics.clock import LabClock, parse_time
 from tools.routing import bird
 from topologies import kz_national
 from topologies.model import TopologyError

@@ -2,7 +2,7 @@
 
 Wraps another shutdown censor (``censor``: its registered name; ``params``: its
 parameters) and keeps it attached outside the open windows, detached inside them, as
-the lab clock moves (tools/lab/clock.py). The windows are either ``open``, moments
+the lab clock moves (tools/basics/clock.py). The windows are either ``open``, moments
 (ISO-8601, UTC when no zone is named) as [start, end] pairs, or ``daily_open``, times
 of day ("HH:MM", UTC) as [start, end] pairs, a pair wrapping past midnight when it ends
 before it starts. A window is open from its start up to, not including, its end.
@@ -22,6 +22,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from tools.basics.clock import parse_time
 from tools.censors.allowlist_access import AllowlistAccessNetwork
 from tools.censors.base import Attachment, CensorError, Field
 from tools.censors.drop_at_border import DropTrafficAtBorder
@@ -30,7 +31,6 @@ from tools.censors.shutdown import ShutdownCensor
 from tools.censors.shutdown_access import ShutdownAccessNetwork
 from tools.censors.throttle_access import ThrottleAccessNetwork
 from tools.censors.withdraw_routes import WithdrawRoutes
-from tools.lab.clock import parse_time
 from topologies.model import TopologyModel
 
 # The shutdown censors it can wrap (a test checks that this is every other one).

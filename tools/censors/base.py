@@ -29,7 +29,7 @@ class Attachment:
     directory (keys, the national CA, the global root), BIND's directory of the run, the
     topology model, a small number unique among the censors attached in this run (it
     picks the censor's NFQUEUE number and connection-mark bits), and the lab clock's time
-    when the scenario plays a timeline (tools/lab/clock.py), else None."""
+    when the scenario plays a timeline (tools/basics/clock.py), else None."""
 
     host: Node
     workdir: Path

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from tools.lab import clock
+from tools.basics import clock
 
 WORKING = frozenset({"accessible", "throttled", "tls_mitm"})
 
@@ -73,7 +73,7 @@ def _check_signal(signal: Any, where: str) -> None:
 
 
 def parse_time(value: str, where: str) -> dt.datetime:
-    """The lab clock's reading of an ISO-8601 time (tools/lab/clock.py), the error naming
+    """The lab clock's reading of an ISO-8601 time (tools/basics/clock.py), the error naming
     the field ``where``."""
     try:
         return clock.parse_time(value)
