@@ -10,6 +10,7 @@ from tools.censors.drop_at_border import DropTrafficAtBorder
 from tools.censors.drop_server_endpoint import DropTrafficForServerEndpoint
 from tools.censors.drop_tls_sni import DropTrafficForTLSSNI
 from tools.censors.dummy import Dummy
+from tools.censors.national_interception import NationalInterception
 from tools.censors.reset_tls_sni import ResetTrafficForTLSSNI
 from tools.censors.resolver_blocklist import ResolverBlocklist
 from tools.censors.shutdown_access import ShutdownAccessNetwork
@@ -18,7 +19,6 @@ from tools.censors.telegram_mtproto import BlockTelegramMTProto
 from tools.censors.throttle_access import ThrottleAccessNetwork
 from tools.censors.throttle_tls_sni import ThrottleTrafficForTLSSNI
 from tools.censors.withdraw_routes import WithdrawRoutes
-from tools.gateway.device import NationalInterception
 
 CENSORS: dict[str, type[Censor]] = {
     c.name: c

@@ -1,13 +1,12 @@
-"""The interception device as a censor a scenario attaches to the ISP gateway.
+"""NationalInterception: the 2019/2020 interception device as a censor a scenario attaches.
 
-``national_interception`` starts the interceptor (interceptor.py) inside the node it is
-attached to and stops it on detach; the interceptor installs and removes its own rules.
-Parameters: ``generation`` ("2019": Qaznet Trust Network, or "2020": ISCA), ``targets``
-(default: that generation's measured list, targets.py), ``shift_hours`` (6, or 24 for the
-phase from 2019-07-30, kazakhstan.md 1.7), ``enforcement`` (put subscribers whose
-browsers reject the national chain in a walled garden until they install it, 1.1 and
-section 2) and ``walled`` (subscriber blocks redirected to the portal from the start, as
-the 2020 mobile operators did).
+It starts the device (tools/gateway/interceptor.py, with the national CA, the portal's
+walled garden and the surveillance log of tools/gateway/) inside the node it is attached
+to, usually the ISP gateway, and stops it on detach; the device installs and removes its
+own rules. ``shift_hours`` is 6, or 24 for the phase from 2019-07-30 (kazakhstan.md 1.7);
+``enforcement`` walls in subscribers whose browsers reject the national chain until they
+install it (1.1, section 2); ``walled`` redirects subscriber blocks to the portal from
+the start, as the 2020 mobile operators did.
 """
 
 from __future__ import annotations
