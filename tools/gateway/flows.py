@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from tools.gateway.takeover import Handshake, Segment
+from tools.gateway.takeover import Segment
 
 Key = tuple[str, int, str, int]  # client, client port, server, server port
 HANDSHAKE, COLLECTING, DECIDING, DONE = "handshake", "collecting", "deciding", "done"
@@ -29,7 +29,8 @@ HANDSHAKE, COLLECTING, DECIDING, DONE = "handshake", "collecting", "deciding", "
 @dataclass(slots=True)
 class Flow:
     seen: float
-    handshake: Handshake = field(default_factory=Handshake)
+    client_options: bytes = b""  # raw TCP options of the client's SYN
+    server_options: bytes = b""  # and of the server's SYN-ACK
     held: list = field(default_factory=list)  # netfilterqueue packets awaiting a verdict
     data: bytes = b""
     first: Segment | None = None

@@ -59,7 +59,7 @@ from tools.gateway.national_ca import GENERATIONS, NationalCA
 from tools.gateway.pool import Pool
 from tools.gateway.stats import Stats, rss_kb
 from tools.gateway.surveillance import Log
-from tools.gateway.takeover import Segment, adopt
+from tools.gateway.takeover import Handshake, Segment, adopt
 from tools.gateway.walled_garden import WalledGarden
 
 MAX_HELD_SEGMENTS = 8
@@ -177,14 +177,16 @@ class Interceptor:
 
     def _on_syn(self, pkt: Any, p: wire.Packet, now: float) -> None:
         if p.flags & wire.ACK:  # SYN-ACK from the server
+            self.stats.count("syn_acks")
             flow = self.flows.get(p.reverse_key, now)
             if flow is not None and flow.state == HANDSHAKE:
-                flow.handshake.see_syn(wire.tcp_options(p.options), from_client=False)
+                flow.server_options = p.options
         else:
+            self.stats.count("syns")
             flow = self.flows.get(p.key, now)
             if flow is None or flow.state != HANDSHAKE:  # not a retransmitted SYN: a new flow
                 flow = self._new_flow(p.key, now)
-            flow.handshake.see_syn(wire.tcp_options(p.options), from_client=True)
+            flow.client_options = p.options
         pkt.accept()
 
     def _new_flow(self, key: Key, now: float) -> Flow:
@@ -192,7 +194,8 @@ class Interceptor:
         for old_key, old in displaced:
             if old_key != key:
                 self.stats.count("flows_evicted")
-            self._pass(old_key, old, "evicted: the flow table is full" if old_key != key else "replaced by a new SYN")
+            if old.state != HANDSHAKE:  # a flow past its handshake may hold packets, or be deciding
+                self._pass(old_key, old, "evicted: the flow table is full" if old_key != key else "replaced by a SYN")
         return flow
 
     def _collect(self, key: Key, flow: Flow, pkt: Any, p: wire.Packet, now: float) -> None:
@@ -277,7 +280,7 @@ class Interceptor:
             self._pass(d.key, flow, reason)
             return
         try:
-            sock = adopt(flow.first, flow.handshake, flow.data)
+            sock = adopt(flow.first, Handshake.of(flow.client_options, flow.server_options), flow.data)
         except OSError as exc:
             d.up.tls.close()
             self._pass(d.key, flow, f"takeover failed: {exc}")

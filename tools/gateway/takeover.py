@@ -23,7 +23,7 @@ import struct
 import time
 from dataclasses import dataclass
 
-from tools.gateway.wire import Options
+from tools.gateway.wire import tcp_options
 
 SOL_TCP = socket.IPPROTO_TCP
 TCP_REPAIR = 19
@@ -54,15 +54,21 @@ class Handshake:
     server_sack: bool = False
     server_ts: bool = False
 
-    def see_syn(self, options: Options, from_client: bool) -> None:
-        """Record a SYN (client) or SYN-ACK (server) from its TCP options (wire.tcp_options)."""
-        mss = options.mss or 536  # RFC 9293 3.7.1: 536 when the SYN names none
-        if from_client:
-            self.client_mss, self.client_wscale = mss, options.wscale
-            self.client_sack, self.client_ts = options.sack, options.ts_val is not None
-        else:
-            self.server_mss, self.server_wscale = mss, options.wscale
-            self.server_sack, self.server_ts = options.sack, options.ts_val is not None
+    @classmethod
+    def of(cls, client: bytes, server: bytes) -> Handshake:
+        """From the raw TCP options of the client's SYN and the server's SYN-ACK (read only
+        now, at a takeover, not for every SYN the device sees)."""
+        c, s = tcp_options(client), tcp_options(server)
+        return cls(
+            c.mss or 536,  # RFC 9293 3.7.1: 536 when the SYN names none
+            c.wscale,
+            c.sack,
+            c.ts_val is not None,
+            s.mss or 536,
+            s.wscale,
+            s.sack,
+            s.ts_val is not None,
+        )
 
 
 @dataclass(frozen=True)
