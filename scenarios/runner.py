@@ -26,13 +26,13 @@ from typing import Any
 
 from scenarios import observation, predict
 from scenarios.matrix import Cell, render
-from scenarios.spec import Phase, Scenario, Step, Target
+from scenarios.spec import Phase, Scenario, Target
 from tools.basics.clock import DEFAULT_SECONDS_PER_HOUR, LabClock, parse_time
-from tools.censors.registry import CENSORS
 from tools.gateway.national_ca import GENERATIONS
 from tools.gateway.surveillance import results_table
 from tools.lab.lab import Lab, LabError
 from tools.lab.seal import Run
+from tools.lab.steps import apply
 from tools.observe.charts import draw
 from tools.observe.timeline import write_timeline
 from tools.services import control_helper
@@ -98,22 +98,6 @@ def run_probes(lab: Lab, targets: list[Target], clients: list[str], phase: Phase
             raise RuntimeError(f"probes of {client} failed: {last[0]}")
         records += [json.loads(line) for line in out.read_text().splitlines()]
     return records
-
-
-def apply(lab: Lab, step: Step) -> None:
-    """Carry out one step of a phase."""
-    if step.action == "attach":
-        lab.attach(step.key, CENSORS[step.censor](**step.params), step.node)
-    elif step.action == "detach":
-        lab.detach(step.key)
-    else:  # install_root
-        generation = str(step.params.get("generation", "2019"))
-        out = lab.host(step.node).cmd(
-            f"{sys.executable} -m tools.gateway.install --generation {generation}; echo rc=$?"
-        )
-        if not out.strip().endswith("rc=0"):
-            raise LabError(f"{step.node}: installing the {generation} national root failed: {out.strip()}")
-        print(f"kzlab: {step.node}: {out.strip().splitlines()[0]}", flush=True)
 
 
 def play(

@@ -18,6 +18,7 @@ from tools.basics.clock import parse_time
 from tools.censors.base import CensorError
 from tools.censors.registry import CENSORS
 from tools.gateway.national_ca import GENERATIONS
+from tools.lab.steps import Step
 from topologies import registry as topologies
 from topologies.model import TopologyError, TopologyModel
 
@@ -60,19 +61,6 @@ class Target:
 
 
 ACTIONS = frozenset({"attach", "detach", "install_root"})
-
-
-@dataclass(frozen=True)
-class Step:
-    """At the start of a phase: ``attach`` (or ``detach``) censor ``key`` at ``node``, or
-    ``install_root``: the subscriber at ``node`` installs the national root from the
-    ISP's portal (params: generation)."""
-
-    action: str
-    key: str
-    censor: str = ""
-    node: str = ""
-    params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

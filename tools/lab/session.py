@@ -131,9 +131,8 @@ def _inside(config: dict[str, Any]) -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
 
-    from scenarios.runner import apply
-    from scenarios.spec import Step
     from tools.lab.lab import Lab
+    from tools.lab.steps import Step, apply
     from topologies import registry
 
     run = seal.Run(os.environ["KZLAB_RUN"])
