@@ -20,9 +20,9 @@ from mininet.node import Node
 
 from tools.censors.base import Attachment, Censor
 from tools.censors.queue import MAX_ATTACHED
+from tools.lab.services import STARTERS
 from tools.services.base import Readiness, ServiceContext
 from tools.services.pki import CertificateAuthority, pem
-from tools.services.registry import STARTERS
 from topologies.build import configure, mininet_network
 from topologies.model import TopologyModel
 

@@ -1,4 +1,5 @@
-"""Which implementation starts each kind of service named in a topology."""
+"""What starts each service of the model, by kind: the starters of tools/services, the
+national CA portal (tools/gateway) and BIRD (tools/routing), so it lives above all three."""
 
 from __future__ import annotations
 
