@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 
 from scenarios.spec import Target
 from tools.censors.base import Censor
-from tools.services.dns import zone_records
 from topologies.model import TopologyModel
 
 DNS_CUT = "dns:generic_timeout_error"
@@ -39,7 +38,7 @@ def cell(
     if resolver and "blocked" in effects(model, placed, client, resolver, now):
         return DNS_CUT
     host = urlsplit(target.url or "").hostname or ""
-    address = sorted(zone_records(model)[host])[0]
+    address = sorted(model.zone_records()[host])[0]
     seen = effects(model, placed, client, address, now)
     if "unreachable" in seen:  # the first router without a route answers before anything else bites
         return NO_ROUTE

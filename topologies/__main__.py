@@ -14,7 +14,6 @@ import argparse
 import ipaddress
 import sys
 
-from tools.services.dns import zone_records
 from topologies import registry
 from topologies.model import TopologyError, TopologyModel
 
@@ -34,7 +33,7 @@ def show(model: TopologyModel) -> str:
 
 
 def path(model: TopologyModel, client: str, target: str) -> str:
-    names = zone_records(model)
+    names = model.zone_records()
     destination = sorted(names[target])[0] if target in names else target
     if destination not in model.graph:
         try:

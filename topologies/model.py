@@ -168,6 +168,18 @@ class TopologyModel:
                 if kind is None or s.kind == kind:
                     yield n, s
 
+    def zone_records(self) -> dict[str, set[str]]:
+        """name -> addresses, as the root zone publishes them: every site of every web
+        service, and the extra records of the authoritative DNS service."""
+        records: dict[str, set[str]] = {}
+        for _, svc in self.services("web"):
+            for site in svc.params["sites"]:
+                records.setdefault(site.domain, set()).add(site.address)
+        for _, svc in self.services("dns_authoritative"):
+            for name, address in svc.params.get("records", {}).items():
+                records.setdefault(name, set()).add(address)
+        return records
+
     def destinations(self) -> list[tuple[ipaddress.IPv4Network, str]]:
         """Every routable block and the node that owns it (segments own their subnets)."""
         out: list[tuple[ipaddress.IPv4Network, str]] = []

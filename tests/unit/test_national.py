@@ -189,9 +189,8 @@ def test_observation_and_prediction_are_checked_against_the_topology() -> None:
 
 
 def test_every_site_of_the_scenarios_is_on_the_national_internet() -> None:
-    from tools.services.dns import zone_records
 
-    names = zone_records(Country(4, 1).model)
+    names = Country(4, 1).model.zone_records()
     assert set(DOMESTIC + INTERNATIONAL) <= set(names)
 
 

@@ -52,9 +52,8 @@ def test_baseline_validates_with_an_expectation_for_every_cell() -> None:
 
 def test_baseline_targets_are_lab_sites() -> None:
     """Every web target of the baseline is served by a node of the topology."""
-    from tools.services.dns import zone_records
 
-    records = zone_records(BASE.validate())
+    records = BASE.validate().zone_records()
     for target in BASE.targets:
         if target.kind == "web_connectivity":
             host = re.sub(r"^https?://([^/]+)/.*$", r"\1", target.url or "")

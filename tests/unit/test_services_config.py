@@ -189,7 +189,7 @@ def test_root_zone_soa_and_ns(model: TopologyModel) -> None:
 
 def test_zone_records_skip_nodes_without_web(model: TopologyModel) -> None:
     """The resolver and DNS servers' own addresses are not site names."""
-    records = dns_service.zone_records(model)
+    records = model.zone_records()
     assert all(kz_isp.ISP_RESOLVER not in a for a in records.values())
     assert records["th.kzlab.ooni.org"] == {kz_isp.CONTROL_HELPER}
 

@@ -31,25 +31,13 @@ def root_server(model: TopologyModel) -> str:
     raise LookupError(f"topology {model.name} has no dns_authoritative service")
 
 
-def zone_records(model: TopologyModel) -> dict[str, set[str]]:
-    """name -> addresses: every site of every web service, and the extra records."""
-    records: dict[str, set[str]] = {}
-    for _, svc in model.services("web"):
-        for site in svc.params["sites"]:
-            records.setdefault(site.domain, set()).add(site.address)
-    for _, svc in model.services("dns_authoritative"):
-        for name, address in svc.params.get("records", {}).items():
-            records.setdefault(name, set()).add(address)
-    return records
-
-
 def root_zone(model: TopologyModel) -> str:
     lines = [
         "$TTL 300",
         ". IN SOA a.root-servers.net. nstld.verisign-grs.com. 1 1800 900 604800 300",
         ". IN NS a.root-servers.net.",
     ]
-    for name, addresses in sorted(zone_records(model).items()):
+    for name, addresses in sorted(model.zone_records().items()):
         lines += [f"{name}. IN A {a}" for a in sorted(addresses)]
     return "\n".join(lines) + "\n"
 
