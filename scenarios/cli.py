@@ -122,8 +122,8 @@ def parse_params(pairs: list[str]) -> dict[str, int]:
     The builder the scenario hands them to checks their range."""
     out: dict[str, int] = {}
     for pair in pairs:
-        key, _, value = pair.partition("=")
-        if not PARAM_KEY.fullmatch(key):
+        key, sep, value = pair.partition("=")
+        if not sep or not PARAM_KEY.fullmatch(key):
             raise ScenarioError(f"--param {_shown(pair)}: {PARAM_EXPECTS}")
         if not PARAM_VALUE.fullmatch(value):
             raise ScenarioError(f"--param {key}={_shown(value)}: {PARAM_EXPECTS}")
@@ -203,8 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help="run a scenario in a sealed lab" if name == "run" else argparse.SUPPRESS)
         p.add_argument(
             "scenario",
-            help="a shipped scenario's NAME, or the PATH of a scenario file (imported only inside the seal: "
-            "its errors are reported from there, with exit status 2)",
+            help="a shipped scenario's NAME, or the PATH of a scenario file: a file is code run as root, so it is "
+            "imported only inside the seal, never in the host's namespaces (its errors are reported from there, "
+            "exit status 2)",
         )
         p.add_argument("--results", default=str(RESULTS), help="results base directory")
         p.add_argument("--cli", action="store_true", help="open the Mininet CLI with the lab up")
