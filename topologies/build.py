@@ -5,11 +5,14 @@ become Linux bridges: the Open vSwitch kernel datapath is not needed, and is oft
 missing (containers, minimal kernels). Every address and route comes from the model.
 Each device gets its own /etc/resolv.conf and /etc/ssl/certs by a bind mount inside its
 own mount namespace, so one subscriber can trust a root another does not; the host
-machine's files are never touched.
+machine's files are never touched. Every mount is checked: one that fails stops the build
+(BuildError naming the node and the mount), since without it the device would read and
+write the machine's own files.
 """
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,6 +21,12 @@ from mininet.net import Mininet
 from mininet.node import Host, Switch
 
 from topologies.model import CLIENT_ROLES, FORWARDING_ROLES, TopologyModel
+
+MOUNT_FAILED = "kzlab-mount-failed"  # what a device's shell prints for a bind mount that failed
+
+
+class BuildError(RuntimeError):
+    """The network could not be built as the model says; the message names the node."""
 
 
 class KernelBridge(Switch):
@@ -92,8 +101,19 @@ def host_files(model: TopologyModel, node: str, rundir: Path, bundle: bytes) -> 
     return home
 
 
+def private_mounts(home: Path) -> str:
+    """Shell commands that bind the device's own files from ``home`` over the machine's,
+    each checked: a failed one prints a MOUNT_FAILED line naming the mount and why."""
+    commands = []
+    for source, target in ((home / "resolv.conf", "/etc/resolv.conf"), (home / "certs", "/etc/ssl/certs")):
+        bind = f"mount --bind {shlex.quote(str(source))} {target}"
+        commands.append(f'why=$({bind} 2>&1) || echo "{MOUNT_FAILED} {target} from {source} failed: $why"')
+    return "; ".join(commands)
+
+
 def configure(net: Mininet, model: TopologyModel, rundir: Path, bundle: bytes) -> None:
-    """Addresses, forwarding, routes and private files for every device.
+    """Addresses, forwarding, routes and private files for every device; BuildError if a
+    device's private files could not be mounted.
 
     The commands go to every device's shell first and are collected afterwards, so the
     devices configure themselves in parallel."""
@@ -120,9 +140,12 @@ def configure(net: Mininet, model: TopologyModel, rundir: Path, bundle: bytes) -
         batch.write_text("\n".join(lines) + "\n")
         # echo is a shell builtin: writing /proc/sys costs no process per setting.
         writes = "; ".join(f"echo {v} > /proc/sys/{k}" for k, v in sysctls.items())
-        host.sendCmd(
-            f"{writes}; ip -batch {batch}; mount --bind {home}/resolv.conf /etc/resolv.conf; "
-            f"mount --bind {home}/certs /etc/ssl/certs; export HOME={home}/home"
-        )
+        host.sendCmd(f"{writes}; ip -batch {batch}; {private_mounts(home)}; export HOME={home}/home")
+    failed = []
     for node in model.nodes():
-        net.get(node).waitOutput()
+        out = net.get(node).waitOutput()
+        failed += [(node, line.partition(MOUNT_FAILED)[2].strip()) for line in out.splitlines() if MOUNT_FAILED in line]
+    if failed:
+        node, what = failed[0]
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        raise BuildError(f"node {node}: bind mount of {what}{more}")
