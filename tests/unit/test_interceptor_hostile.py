@@ -29,6 +29,7 @@ from tools.gateway.flows import DECIDING, DONE, FlowTable
 from tools.gateway.interceptor import Config, Decision, Interceptor
 from tools.gateway.national_ca import QAZNET_2019, NationalCA
 from tools.gateway.surveillance import read
+from tools.gateway.takeover import Handshake
 from tools.gateway.walled_garden import WalledGarden
 
 SERVER = "127.0.0.1"  # the device's own connections go here, and nowhere else
@@ -464,3 +465,26 @@ def test_wire_options_read_only_whole_rfc_options() -> None:
     assert opts == wire.Options(mss=1460, wscale=7, sack=True, ts_val=7, ts_ecr=9)
     assert wire.tcp_options(b"\x02\x04\x05\xb4\x02\x03\x05") == wire.Options(mss=1460)
     assert wire.tcp_options(b"\x03\x03\xff") == wire.Options(wscale=14)
+
+
+def raw_options(options: list[tuple[str, object]]) -> bytes:
+    """TCP options as they come off the wire (what the device keeps of a SYN)."""
+    return bytes(TCP(flags="S", options=options))[20:]
+
+
+def test_handshake_keeps_client_and_server_options_apart() -> None:
+    """The client's SYN and the server's SYN-ACK options, as the device needs both to
+    continue the connection in the server's place (1.5: the device answers before the server)."""
+    syn = raw_options([("MSS", 1460), ("SAckOK", b""), ("Timestamp", (1, 0)), ("NOP", None), ("WScale", 7)])
+    synack = raw_options([("MSS", 1400), ("NOP", None), ("WScale", 0)])
+    hs = Handshake.of(syn, synack)
+    assert (hs.client_mss, hs.client_wscale, hs.client_sack, hs.client_ts) == (1460, 7, True, True)
+    assert (hs.server_mss, hs.server_wscale, hs.server_sack, hs.server_ts) == (1400, 0, False, False)
+
+
+def test_handshake_defaults_without_options_or_with_broken_ones() -> None:
+    """No options (or only malformed ones) means MSS 536 (RFC 9293), no window scaling,
+    SACK or timestamps."""
+    assert Handshake.of(b"", b"") == Handshake()
+    assert Handshake.of(b"\x02\x03\x05", b"\x08\x02") == Handshake()
+    assert (Handshake().client_mss, Handshake().server_wscale) == (536, None)

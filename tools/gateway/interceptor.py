@@ -117,6 +117,7 @@ class Interceptor:
         ca.shift_hours = config.shift_hours
         self.contexts = ForgedContexts(ca, config.workdir)
         self.upstream_ctx = upstream.context(config.trust_bundle)
+        self.sessions = upstream.Sessions()
         self.log = Log(config.log)
         self.stats = Stats(config.workdir / "interceptor-stats.json")
         self.flows = FlowTable(config.max_flows, config.flow_ttl, config.decide_timeout)
@@ -254,7 +255,7 @@ class Interceptor:
         error becomes a decision to pass the flow."""
         up = None
         try:
-            up = upstream.connect(self.upstream_ctx, address, port, sni)
+            up = upstream.connect(self.upstream_ctx, address, port, sni, self.sessions)
             decision = Decision(key, sni, up, self.contexts.get(up.certificate) if up.trusted else None)
         except Exception as exc:  # noqa: BLE001 - a failed decision passes the flow, never hangs it
             self.stats.error(f"decide:{type(exc).__name__}", exc)

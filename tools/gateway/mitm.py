@@ -65,16 +65,44 @@ class RequestLogger:
 
 
 _AGAIN = (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError)
+CHUNK = 256 * 1024  # bytes moved per wake-up at most: TLS hands over one 16 KiB record per read
 
 
-def _send_all(dst: ssl.SSLSocket, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
+def _send_all(dst: ssl.SSLSocket, data: memoryview) -> None:
+    while data:
         try:
-            view = view[dst.send(view) :]
-        except _AGAIN:
+            data = data[dst.send(data) :]
+        except _AGAIN:  # retried with the same bytes, as OpenSSL requires
             if not any(select.select([dst], [dst], [], IDLE_TIMEOUT)[:2]):
                 raise TimeoutError("peer stopped reading") from None
+
+
+class _Pipe:
+    """One direction of the relay, with its own buffer: everything the source has
+    decrypted so far is read at once (many records), then written in one send."""
+
+    def __init__(self, src: ssl.SSLSocket, dst: ssl.SSLSocket, observe: Callable[[bytes], None] | None) -> None:
+        self.src, self.dst, self.observe = src, dst, observe
+        self.buffer = bytearray(CHUNK)
+        self.view = memoryview(self.buffer)
+
+    def move(self) -> bool:
+        """Relay what is ready; False once the source has closed."""
+        size, open_ = 0, True
+        while size < CHUNK:
+            try:
+                n = self.src.recv_into(self.view[size:])
+            except _AGAIN:
+                break
+            if not n:
+                open_ = False
+                break
+            size += n
+        if size:
+            if self.observe is not None:
+                self.observe(bytes(self.view[:size]))
+            _send_all(self.dst, self.view[:size])
+        return open_
 
 
 def relay(client: ssl.SSLSocket, server: ssl.SSLSocket, observe: Callable[[bytes], None]) -> None:
@@ -82,28 +110,24 @@ def relay(client: ssl.SSLSocket, server: ssl.SSLSocket, observe: Callable[[bytes
 
     One thread drives both TLS connections: an OpenSSL connection must not be read in one
     thread while it is written in another."""
-    peer = {client: server, server: client}
-    for s in peer:
+    pipes = {client: _Pipe(client, server, observe), server: _Pipe(server, client, None)}
+    for s in pipes:
         s.setblocking(False)
+        # Each TLS record is a send of its own: Nagle would hold every record's last partial
+        # segment until the peer's (delayed) ACK. Servers such as nginx turn it off too.
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         while True:
-            ready = [s for s in peer if s.pending()] or select.select(list(peer), [], [], IDLE_TIMEOUT)[0]
+            ready = [s for s in pipes if s.pending()] or select.select(list(pipes), [], [], IDLE_TIMEOUT)[0]
             if not ready:
                 return  # idle
             for src in ready:
-                try:
-                    data = src.recv(65536)
-                except _AGAIN:
-                    continue
-                if not data:
+                if not pipes[src].move():
                     return
-                if src is client:
-                    observe(data)
-                _send_all(peer[src], data)
     except (OSError, ssl.SSLError):
         return
     finally:
-        for s in peer:
+        for s in pipes:
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
 
