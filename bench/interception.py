@@ -31,8 +31,9 @@ D A | A D | D A, so that a drift in the machine's load falls on both sides of a 
    root, total time (release to the last one done), p50/p90 of curl's time per connection,
    for direct, passed and intercepted (the device warm); ratio of the p50 against direct.
 
-Goal (issue 3): no fixed goal for the handshake and throughput ratios (reported);
-100 concurrent subscribers through the device with 0 failed.
+Goals: 100 concurrent subscribers through the device with 0 failed (issue 3); the
+intercepted handshake's median at most 2x direct, and intercepted bulk throughput above
+0.31x direct, the ratio before the relay was reworked (issue 10, item 6).
 
     python -m bench.interception [--connections 30] [--downloads 9] [--subscribers 100] [--rounds 3]
 """
@@ -65,6 +66,8 @@ ROUNDS = 3
 BULK_BYTES = 8 << 20
 MAX_TIME = 30  # seconds, per curl
 GOAL_FAILED = 0
+GOAL_HANDSHAKE_RATIO = 2.0  # intercepted handshake median / direct, at most
+GOAL_THROUGHPUT_RATIO = 0.31  # intercepted bulk MB/s median / direct, more than (the ratio before issue 10)
 # One record per connection: a "=> " line with curl's figures, then %{certs} (the chain
 # as the server sent it, leaf first), whose last "Issuer:" line names the chain's root.
 FIELDS = ("namelookup", "connect", "appconnect", "pretransfer", "total", "verify", "code", "size", "exitcode")
@@ -418,9 +421,16 @@ def report(raw: dict[str, Any], config: dict[str, Any]) -> tuple[dict[str, Any],
     hs_i, hs_p = handshake["intercepted"]["tls"]["ratio_vs_direct"], handshake["passed"]["tls"]["ratio_vs_direct"]
     bu_i, bu_p = bulk["intercepted"]["ratio_vs_direct"], bulk["passed"]["ratio_vs_direct"]
     met = inter["failed"] <= GOAL_FAILED
+    hs_met, bu_met = hs_i <= GOAL_HANDSHAKE_RATIO, bu_i > GOAL_THROUGHPUT_RATIO
     print()
-    print(f"interception: handshake intercepted {hs_i:.2f}x direct, passed {hs_p:.2f}x direct (median; no fixed goal)")
-    print(f"interception: throughput intercepted {bu_i:.2f}x direct, passed {bu_p:.2f}x direct (median; no fixed goal)")
+    print(
+        f"interception: handshake intercepted {hs_i:.2f}x direct ({'meets' if hs_met else 'misses'} the goal of"
+        f" <= {GOAL_HANDSHAKE_RATIO}x), passed {hs_p:.2f}x direct (medians)"
+    )
+    print(
+        f"interception: throughput intercepted {bu_i:.2f}x direct ({'meets' if bu_met else 'misses'} the goal of"
+        f" > {GOAL_THROUGHPUT_RATIO}x), passed {bu_p:.2f}x direct (medians)"
+    )
     print(
         f"interception: {inter['attempted']} concurrent subscribers: {inter['failed']} failed"
         f" ({'meets' if met else 'misses'} the goal of {GOAL_FAILED}); {inter['national_root']}/{inter['attempted']}"
@@ -444,8 +454,12 @@ def report(raw: dict[str, Any], config: dict[str, Any]) -> tuple[dict[str, Any],
         "concurrent": conc,
         "goals": {
             "handshake_ratio_intercepted": hs_i,
+            "handshake_goal_ratio": GOAL_HANDSHAKE_RATIO,
+            "handshake_met": hs_met,
             "handshake_ratio_passed": hs_p,
             "throughput_ratio_intercepted": bu_i,
+            "throughput_goal_ratio": GOAL_THROUGHPUT_RATIO,
+            "throughput_met": bu_met,
             "throughput_ratio_passed": bu_p,
             "concurrent_failed": inter["failed"],
             "concurrent_goal_failed": GOAL_FAILED,
@@ -453,7 +467,7 @@ def report(raw: dict[str, Any], config: dict[str, Any]) -> tuple[dict[str, Any],
         },
         "problems": problems,
     }
-    return results, met and not problems
+    return results, met and hs_met and bu_met and not problems
 
 
 def main(argv: list[str]) -> int:

@@ -488,3 +488,12 @@ def test_handshake_defaults_without_options_or_with_broken_ones() -> None:
     assert Handshake.of(b"", b"") == Handshake()
     assert Handshake.of(b"\x02\x03\x05", b"\x08\x02") == Handshake()
     assert (Handshake().client_mss, Handshake().server_wscale) == (536, None)
+
+
+def test_the_reset_built_from_bytes_is_the_one_scapy_builds() -> None:
+    built = wire.tcp_reset("95.56.1.2", 40000, "157.240.241.35", 443, 0xFFFFFFF0)
+    assert built.dst == "157.240.241.35"
+    assert bytes(built) == bytes(
+        IP(src="95.56.1.2", dst="157.240.241.35", id=0, flags=0)
+        / TCP(sport=40000, dport=443, flags="R", seq=0xFFFFFFF0, window=0)
+    )

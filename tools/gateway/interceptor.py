@@ -48,7 +48,6 @@ from pathlib import Path
 from typing import Any
 
 from netfilterqueue import NetfilterQueue
-from scapy.layers.inet import IP, TCP
 
 from tools.dpi.inject import Injector
 from tools.dpi.tls import parse_client_hello
@@ -311,7 +310,7 @@ class Interceptor:
             # The server's half is abandoned: reset it at exactly the sequence number it
             # expects (it never got the held ClientHello), or it would answer with a challenge
             # ACK (RFC 5961) whose fresh timestamp breaks the client's PAWS.
-            self.injector.send(IP(src=client, dst=server) / TCP(sport=d.key[1], dport=sport, flags="R", seq=seq))
+            self.injector.send(wire.tcp_reset(client, d.key[1], server, sport, seq))
             mitm.serve(sock, d.up.tls, d.ctx, self.log, client, d.sni, self._rejected, self.garden.release)
         except Exception as exc:  # noqa: BLE001 - counted; the connection is over either way
             self.stats.error(f"relay:{type(exc).__name__}", exc)

@@ -125,3 +125,33 @@ def tcp_options(raw: bytes) -> Options:
             ts_val, ts_ecr = struct.unpack("!II", body)
         i += length
     return Options(mss, wscale, sack, ts_val, ts_ecr)
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """An IPv4 packet built here, in the form the injector sends (bytes and destination)."""
+
+    dst: str
+    data: bytes
+
+    def __bytes__(self) -> bytes:
+        return self.data
+
+
+def tcp_reset(src: str, sport: int, dst: str, dport: int, seq: int) -> Built:
+    """A bare RST from ``src``:``sport`` at sequence number ``seq``, checksummed, built in
+    microseconds (scapy takes milliseconds, and this is on an intercepted handshake's path)."""
+    s, d = socket.inet_aton(src), socket.inet_aton(dst)
+    tcp = bytearray(_TCP.pack(sport, dport, seq & 0xFFFFFFFF, 0, 5 << 4, RST, 0, 0, 0))
+    tcp[16:18] = struct.pack("!H", _checksum(s + d + struct.pack("!BBH", 0, PROTO_TCP, len(tcp)) + tcp))
+    ip = bytearray(_IP.pack(0x45, 0, _IP.size + len(tcp), 0, 0, 64, PROTO_TCP, 0, s, d))
+    ip[10:12] = struct.pack("!H", _checksum(bytes(ip)))
+    return Built(dst, bytes(ip + tcp))
+
+
+def _checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071) of an even number of bytes."""
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
