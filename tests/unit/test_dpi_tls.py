@@ -14,6 +14,7 @@ import struct
 
 import pytest
 
+from tools.dpi import mtproto_codec
 from tools.dpi.tls import ClientHello, parse_client_hello
 from tools.gateway import upstream
 from tools.probes import mtproto
@@ -190,7 +191,7 @@ def test_random_bytes_are_not_tls() -> None:
 
 def test_mtproto_first_packet_is_not_tls() -> None:
     """Telegram's obfuscated2 opening (tools.probes.mtproto) is not mistaken for a ClientHello."""
-    for mode in mtproto.MODES:
+    for mode in mtproto_codec.MODES:
         for _ in range(50):
             assert_not_tls(mtproto.first_packet(mode))
 

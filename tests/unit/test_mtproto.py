@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from tools.dpi import mtproto_codec
 from tools.probes import mtproto
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,8 +68,8 @@ def dc() -> Iterator[DcServer]:
 
 def obfuscated(tag: bytes, payload: bytes = b"") -> bytes:
     """An obfuscated2 opening with an arbitrary ``tag``, then ``payload`` encrypted."""
-    init = mtproto.random_init(tag)
-    outbound, _ = mtproto.ciphers(init)
+    init = mtproto_codec.random_init(tag)
+    outbound, _ = mtproto_codec.ciphers(init)
     return init[:56] + outbound.update(init)[56:] + outbound.update(payload)
 
 
@@ -103,7 +104,7 @@ def one_shot_server(reply: bytes) -> int:
 # --- against the server ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", sorted(mtproto.MODES))
+@pytest.mark.parametrize("mode", sorted(mtproto_codec.MODES))
 def test_handshake_succeeds_in_every_framing(dc: DcServer, mode: str) -> None:
     result = mtproto.handshake(LOOPBACK, dc.port, timeout=2, mode=mode)
     assert result["ok"] is True
@@ -140,20 +141,22 @@ GARBAGE = {
         "closed: unknown protocol tag",
     ),
     "truncated_init": (
-        obfuscated(mtproto.MODES["intermediate"])[:30],
+        obfuscated(mtproto_codec.MODES["intermediate"])[:30],
         True,
         "closed: eof after 30 bytes of init",
     ),
     "bad_tag": (obfuscated(b"\x01\x02\x03\x04"), False, "closed: unknown protocol tag 01020304"),
     "oversized_abridged": (
-        obfuscated(mtproto.MODES["abridged"], b"\x7f\xff\xff\xff"),
+        obfuscated(mtproto_codec.MODES["abridged"], b"\x7f\xff\xff\xff"),
         False,
         "obfuscated2 abridged, closed: frame length 67108860 outside 1..1024",
     ),
     "unknown_message": (
         obfuscated(
-            mtproto.MODES["intermediate"],
-            mtproto.encode_frame("intermediate", mtproto.unencrypted(bytes.fromhex("bee412d7") + bytes(16), 4)),
+            mtproto_codec.MODES["intermediate"],
+            mtproto_codec.encode_frame(
+                "intermediate", mtproto_codec.unencrypted(bytes.fromhex("bee412d7") + bytes(16), 4)
+            ),
         ),
         False,
         "obfuscated2 intermediate, closed: not a req_pq: d712e4be",
@@ -215,17 +218,17 @@ def test_http_post_rejects_a_non_http_answer() -> None:
 # --- codec -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", sorted(mtproto.MODES))
+@pytest.mark.parametrize("mode", sorted(mtproto_codec.MODES))
 def test_first_packet_decrypts_to_tag_and_req_pq(mode: str) -> None:
     packet = mtproto.first_packet(mode)
-    init = packet[: mtproto.INIT_SIZE]
+    init = packet[: mtproto_codec.INIT_SIZE]
     assert init[0] != 0xEF and any(init[4:8])
-    inbound, _ = mtproto.ciphers(init)
-    assert mtproto.mode_of(inbound.update(init)) == mode
-    (frame,) = mtproto.Deframer(mode).feed(inbound.update(packet[mtproto.INIT_SIZE :]))
-    msg_id, body = mtproto.parse_unencrypted(frame)
+    inbound, _ = mtproto_codec.ciphers(init)
+    assert mtproto_codec.mode_of(inbound.update(init)) == mode
+    (frame,) = mtproto_codec.Deframer(mode).feed(inbound.update(packet[mtproto_codec.INIT_SIZE :]))
+    msg_id, body = mtproto_codec.parse_unencrypted(frame)
     assert msg_id % 4 == 0 and abs((msg_id >> 32) - time.time()) < 5
-    assert len(mtproto.parse_req_pq(body)) == 16
+    assert len(mtproto_codec.parse_req_pq(body)) == 16
     assert body[:4] == bytes.fromhex("f18e7ebe")
 
 
@@ -236,7 +239,7 @@ def test_ciphers_follow_the_obfuscated2_key_layout() -> None:
     def keystream(key: bytes, iv: bytes) -> bytes:
         return Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor().update(bytes(32))
 
-    to_server, to_client = mtproto.ciphers(init)
+    to_server, to_client = mtproto_codec.ciphers(init)
     assert to_server.update(bytes(32)) == keystream(init[8:40], init[40:56])
     assert to_client.update(bytes(32)) == keystream(reverse[:32], reverse[32:])
     assert keystream(init[8:40], init[40:56]) != keystream(reverse[:32], reverse[32:])
@@ -253,29 +256,29 @@ def test_random_init_redraws_what_real_clients_avoid(monkeypatch: pytest.MonkeyP
             good,
         ]
     )
-    monkeypatch.setattr(mtproto, "urandom", lambda n: next(draws))
-    init = mtproto.random_init(b"\xee" * 4)
+    monkeypatch.setattr(mtproto_codec, "urandom", lambda n: next(draws))
+    init = mtproto_codec.random_init(b"\xee" * 4)
     assert init == good[:56] + b"\xee" * 4 + good[60:]
 
 
 def test_res_pq_round_trip_and_nonce_mismatch() -> None:
-    answer = mtproto.ResPQ(bytes(range(16)), bytes(range(16, 32)), 0x17ED48941A08F981, (0xD09D1D85DE64FD85,))
-    body = mtproto.res_pq(answer)
+    answer = mtproto_codec.ResPQ(bytes(range(16)), bytes(range(16, 32)), 0x17ED48941A08F981, (0xD09D1D85DE64FD85,))
+    body = mtproto_codec.res_pq(answer)
     assert body[:4] == bytes.fromhex("63241605") and body[36:37] == b"\x08"
     assert len(body) == 4 + 16 + 16 + 12 + 8 + 8
-    assert mtproto.parse_res_pq(body, answer.nonce) == answer
+    assert mtproto_codec.parse_res_pq(body, answer.nonce) == answer
     forged = body[:4] + bytes(16) + body[20:]
-    with pytest.raises(mtproto.ProtocolError, match="nonce"):
-        mtproto.parse_res_pq(forged, answer.nonce)
-    with pytest.raises(mtproto.ProtocolError, match="count"):
-        mtproto.parse_res_pq(body[:-8], answer.nonce)
+    with pytest.raises(mtproto_codec.ProtocolError, match="nonce"):
+        mtproto_codec.parse_res_pq(forged, answer.nonce)
+    with pytest.raises(mtproto_codec.ProtocolError, match="count"):
+        mtproto_codec.parse_res_pq(body[:-8], answer.nonce)
 
 
-@pytest.mark.parametrize("mode", sorted(mtproto.MODES))
+@pytest.mark.parametrize("mode", sorted(mtproto_codec.MODES))
 def test_framing_round_trip_byte_by_byte(mode: str) -> None:
     payloads = [bytes([n % 251]) * n for n in (4, 0x7E * 4, 0x7F * 4, 5000 * 4)]
-    stream = b"".join(mtproto.encode_frame(mode, p) for p in payloads)
-    deframer = mtproto.Deframer(mode)
+    stream = b"".join(mtproto_codec.encode_frame(mode, p) for p in payloads)
+    deframer = mtproto_codec.Deframer(mode)
     frames = [f for i in range(len(stream)) for f in deframer.feed(stream[i : i + 1])]
     assert len(frames) == len(payloads)
     for frame, payload in zip(frames, payloads, strict=True):
@@ -284,12 +287,12 @@ def test_framing_round_trip_byte_by_byte(mode: str) -> None:
 
 
 def test_abridged_length_forms() -> None:
-    assert mtproto.encode_frame("abridged", bytes(0x7E * 4))[:1] == b"\x7e"
-    assert mtproto.encode_frame("abridged", bytes(0x7F * 4))[:4] == b"\x7f\x7f\x00\x00"
-    assert mtproto.encode_frame("abridged", bytes(0x10203 * 4))[:4] == b"\x7f\x03\x02\x01"
-    assert mtproto.encode_frame("intermediate", bytes(300))[:4] == b"\x2c\x01\x00\x00"
+    assert mtproto_codec.encode_frame("abridged", bytes(0x7E * 4))[:1] == b"\x7e"
+    assert mtproto_codec.encode_frame("abridged", bytes(0x7F * 4))[:4] == b"\x7f\x7f\x00\x00"
+    assert mtproto_codec.encode_frame("abridged", bytes(0x10203 * 4))[:4] == b"\x7f\x03\x02\x01"
+    assert mtproto_codec.encode_frame("intermediate", bytes(300))[:4] == b"\x2c\x01\x00\x00"
     with pytest.raises(ValueError):
-        mtproto.encode_frame("abridged", bytes(6))
+        mtproto_codec.encode_frame("abridged", bytes(6))
 
 
 @pytest.mark.parametrize(
@@ -302,15 +305,15 @@ def test_abridged_length_forms() -> None:
     ],
 )
 def test_deframer_rejects_bad_lengths(mode: str, data: bytes) -> None:
-    with pytest.raises(mtproto.ProtocolError):
-        mtproto.Deframer(mode, limit=1024).feed(data)
+    with pytest.raises(mtproto_codec.ProtocolError):
+        mtproto_codec.Deframer(mode, limit=1024).feed(data)
 
 
 def test_unencrypted_message_parsing() -> None:
-    message = mtproto.unencrypted(b"abcd", 1234 << 32)
-    assert mtproto.parse_unencrypted(message + bytes(7)) == (1234 << 32, b"abcd")
-    with pytest.raises(mtproto.ProtocolError, match="auth_key_id"):
-        mtproto.parse_unencrypted(b"\x01" + message[1:])
-    with pytest.raises(mtproto.ProtocolError, match="message_length"):
-        mtproto.parse_unencrypted(message[:-1])
-    assert mtproto.message_id(server=True) % 4 == 1
+    message = mtproto_codec.unencrypted(b"abcd", 1234 << 32)
+    assert mtproto_codec.parse_unencrypted(message + bytes(7)) == (1234 << 32, b"abcd")
+    with pytest.raises(mtproto_codec.ProtocolError, match="auth_key_id"):
+        mtproto_codec.parse_unencrypted(b"\x01" + message[1:])
+    with pytest.raises(mtproto_codec.ProtocolError, match="message_length"):
+        mtproto_codec.parse_unencrypted(message[:-1])
+    assert mtproto_codec.message_id(server=True) % 4 == 1

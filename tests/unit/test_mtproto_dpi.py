@@ -19,6 +19,7 @@ from tools.censors.base import CensorError
 from tools.censors.offline import grade
 from tools.censors.registry import CENSORS
 from tools.censors.telegram_mtproto import BlockTelegramMTProto
+from tools.dpi import mtproto_codec
 from tools.dpi.mtproto import MIN_ENTROPY, entropy, inspect
 from tools.probes import mtproto
 
@@ -29,16 +30,16 @@ POST = b"POST / HTTP/1.1\r\nHost: 149.154.167.51\r\nContent-Length: 0\r\nConnect
 
 def proxy_init(secret: bytes) -> bytes:
     """An MTProxy client's opening: the key is SHA-256 of bytes 8..40 and the secret."""
-    init = mtproto.random_init(mtproto.MODES["intermediate"])
+    init = mtproto_codec.random_init(mtproto_codec.MODES["intermediate"])
     key = hashlib.sha256(init[8:40] + secret).digest()
-    outbound = mtproto._ctr(key, init[40:56])
+    outbound = mtproto_codec._ctr(key, init[40:56])
     return init[:56] + outbound.update(init)[56:]
 
 
 # -- the DPI reading -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", sorted(mtproto.MODES))
+@pytest.mark.parametrize("mode", sorted(mtproto_codec.MODES))
 def test_every_first_packet_of_every_framing_is_recognised_by_its_tag(mode: str) -> None:
     for _ in range(SAMPLES):
         seen = inspect(mtproto.first_packet(mode))
@@ -46,7 +47,7 @@ def test_every_first_packet_of_every_framing_is_recognised_by_its_tag(mode: str)
 
 
 def test_an_init_alone_is_enough() -> None:
-    init = mtproto.first_packet("abridged")[: mtproto.INIT_SIZE]
+    init = mtproto.first_packet("abridged")[: mtproto_codec.INIT_SIZE]
     assert inspect(init).tag == "abridged"
     assert not inspect(init[:-1]).matched
 
@@ -95,7 +96,7 @@ def test_short_packets_are_not_mtproto(size: int) -> None:
     assert not inspect(mtproto.first_packet()[:size]).matched
 
 
-@pytest.mark.parametrize("start", sorted(mtproto.RESERVED_STARTS))
+@pytest.mark.parametrize("start", sorted(mtproto_codec.RESERVED_STARTS))
 def test_reserved_starts_are_not_mtproto(start: bytes) -> None:
     """Even with a tag that decrypts (the key is bytes 8..56, untouched here)."""
     packet = mtproto.first_packet()

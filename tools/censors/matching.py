@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from tools.censors.params import BOOLEAN, DOMAINS, Field
 
+MAX_NAME = 254  # a DNS name's 253 characters, and a trailing dot
+
 LIST_FIELDS = {
     "domains": Field(DOMAINS, "the names it acts on", ()),
     "subdomains": Field(BOOLEAN, "whether a listed name covers the names below it too", True),
@@ -29,7 +31,9 @@ class DomainList:
         return cls(frozenset(names), subdomains)
 
     def covers(self, name: str | None) -> bool:
-        if not name:
+        """Whether the list covers ``name``; never a name longer than DNS allows (253
+        characters: a hostile 64 KiB SNI of one-letter labels would cost quadratic time)."""
+        if not name or len(name) > MAX_NAME:
             return False
         name = name.lower().rstrip(".")
         if name in self.names:

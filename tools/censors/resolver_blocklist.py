@@ -15,12 +15,12 @@ import signal
 import time
 from typing import Any, ClassVar
 
-from scapy.layers.dns import DNS
 from scapy.layers.inet import UDP
 
 from tools.censors.base import Attachment, Censor, CensorError, Decision, Field
 from tools.censors.matching import LIST_FIELDS, DomainList
 from tools.censors.params import ADDRESS
+from tools.dpi.dns import first_question, udp_payload
 from tools.services.dns import POLICY_OPTIONS, POLICY_ZONES
 
 ZONE = "rpz.kzlab"
@@ -92,8 +92,8 @@ class ResolverBlocklist(Censor):
         return UDP in ip and ip[UDP].dport == 53
 
     def decide(self, ip: Any, flows: dict[tuple, str]) -> Decision:
-        dns = DNS(bytes(ip[UDP].payload))
-        name = dns.qd[0].qname.decode(errors="replace").rstrip(".") if dns.qr == 0 and dns.qd else ""
-        if self.listed.covers(name):
+        question = first_question(udp_payload(ip))
+        if question is not None and self.listed.covers(question.name):
+            name = question.name
             return Decision(note=f"resolver answers {self.params['address'] or 'NXDOMAIN'} for {name}")
         return Decision()

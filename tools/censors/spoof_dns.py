@@ -14,14 +14,15 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from scapy.layers.dns import DNS, DNSRR
 from scapy.layers.inet import IP, UDP
+from scapy.packet import Raw
 
 from tools.censors.base import Decision, Field
 from tools.censors.matching import LIST_FIELDS
 from tools.censors.params import ADDRESS
 from tools.censors.queue import QueueCensor
 from tools.censors.tls_sni import domains
+from tools.dpi.dns import TYPE_A, first_question, forged_answer, udp_payload
 
 # An unassigned address in another company's block (Twitter's; the GFW's forged answers
 # point at such addresses): routed, then silently dropped, so connections time out.
@@ -44,16 +45,11 @@ class SpoofDNSResponse(QueueCensor):
         return UDP in ip and ip[UDP].dport == 53
 
     def decide(self, ip: Any, flows: dict[tuple, str]) -> Decision:
-        dns = DNS(bytes(ip[UDP].payload))
-        if dns.qr != 0 or not dns.qd:
+        question = first_question(udp_payload(ip))
+        if question is None or question.qtype != TYPE_A or not domains(self.params).covers(question.name):
             return Decision()
-        qname = dns.qd[0].qname.decode(errors="replace").rstrip(".")
-        listed = domains(self.params)
-        if not listed.covers(qname) or dns.qd[0].qtype != 1:
-            return Decision()
-        record = DNSRR(rrname=dns.qd[0].qname, type="A", ttl=300, rdata=self.params["address"])
-        # The answer repeats the first question only (as resolvers answer, RFC 9619): one
-        # that copied 25 questions would not fit in a packet (issue 9, item 3).
-        answer = DNS(id=dns.id, qr=1, aa=0, rd=dns.rd, ra=1, qd=dns.qd[0], an=record)
-        forged = IP(src=ip.dst, dst=ip.src) / UDP(sport=53, dport=ip[UDP].sport) / answer
-        return Decision("accept", [forged], note=f"spoofed {qname}")
+        # The answer repeats the first question only (as resolvers answer): one that
+        # copied 25 questions would not fit in a packet (issue 9, item 3).
+        answer = forged_answer(question, self.params["address"])
+        forged = IP(src=ip.dst, dst=ip.src) / UDP(sport=53, dport=ip[UDP].sport) / Raw(answer)
+        return Decision("accept", [forged], note=f"spoofed {question.name}")

@@ -37,7 +37,7 @@ from tools.censors.queue import QueueCensor
 from tools.censors.reset_tls_sni import resets
 from tools.censors.tls_sni import flow_key
 from tools.dpi.mtproto import inspect
-from tools.probes.mtproto import INIT_SIZE
+from tools.dpi.mtproto_codec import INIT_SIZE
 
 DEFAULT_PORTS = (443, 80)
 ACTIONS = ("drop", "reset")

@@ -78,7 +78,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from tools.probes.mtproto import INIT_SIZE, MODES, RESERVED_STARTS, TAG_SLICE, ciphers
+from tools.dpi.mtproto_codec import INIT_SIZE, MODES, RESERVED_STARTS, TAG_SLICE, ciphers
 
 MAX_PACKET = 0xFFFF
 TCP, UDP = 6, 17
@@ -308,7 +308,7 @@ def question(name: bytes, qtype: int = 1, qclass: int = 1) -> bytes:
 
 
 def obfuscated2_init(rng: random.Random, tag: bytes) -> bytes:
-    """A 64-byte obfuscated2 init as a client sends it (tools/probes/mtproto.py), drawn
+    """A 64-byte obfuscated2 init as a client sends it (tools/dpi/mtproto_codec.py), drawn
     from ``rng``: bytes 56..64 encrypted with the key the init carries, so a DPI that
     decrypts it reads ``tag``."""
     while True:

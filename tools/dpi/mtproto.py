@@ -1,7 +1,7 @@
 """Reading the first packet of Telegram's obfuscated2 transport, as a DPI box can.
 
 A Telegram client talking to a data centre directly opens with a 64-byte init drawn at
-random (tools/probes/mtproto.py), so there is no fixed byte to match. What a DPI box can
+random (tools/dpi/mtproto_codec.py), so there is no fixed byte to match. What a DPI box can
 still check, from the first data segment of a flow alone:
 
 Without any key (the rules the client itself follows when it draws the init; tdlib and
@@ -38,8 +38,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from tools.dpi.mtproto_codec import INIT_SIZE, MODES, RESERVED_STARTS, TAG_SLICE, ciphers
 from tools.dpi.tls import parse_client_hello
-from tools.probes.mtproto import INIT_SIZE, MODES, RESERVED_STARTS, TAG_SLICE, ciphers
 
 MIN_ENTROPY = 5.0  # bits per byte over the 64 bytes of the init
 POPCOUNT = (3.0, 5.0)  # mean bits set per byte

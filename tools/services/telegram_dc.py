@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 
-from tools.probes import mtproto
+from tools.dpi import mtproto_codec
 
 DEFAULT_PORTS = (443, 80)
 CONNECTION_TIMEOUT = 30.0
@@ -38,10 +38,10 @@ class ListenError(RuntimeError):
 async def _read_head(reader: asyncio.StreamReader) -> bytes:
     """The obfuscated2 init, or fewer bytes once they already start an HTTP request."""
     head = b""
-    while len(head) < mtproto.INIT_SIZE and not head.startswith(HTTP_METHODS):
-        chunk = await reader.read(mtproto.INIT_SIZE - len(head))
+    while len(head) < mtproto_codec.INIT_SIZE and not head.startswith(HTTP_METHODS):
+        chunk = await reader.read(mtproto_codec.INIT_SIZE - len(head))
         if not chunk:
-            raise mtproto.ProtocolError(f"eof after {len(head)} bytes of init")
+            raise mtproto_codec.ProtocolError(f"eof after {len(head)} bytes of init")
         head += chunk
     return head
 
@@ -64,16 +64,16 @@ async def _serve_mtproto(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, init: bytes, trail: list[str]
 ) -> str:
     """Answer every req_pq in the client's framing until it closes or sends anything else."""
-    inbound, outbound = mtproto.ciphers(init)
-    mode = mtproto.mode_of(inbound.update(init))
+    inbound, outbound = mtproto_codec.ciphers(init)
+    mode = mtproto_codec.mode_of(inbound.update(init))
     trail.append(f"obfuscated2 {mode}")
-    deframer = mtproto.Deframer(mode, limit=MAX_REQUEST)
+    deframer = mtproto_codec.Deframer(mode, limit=MAX_REQUEST)
     while chunk := await reader.read(4096):
         for frame in deframer.feed(inbound.update(chunk)):
-            nonce = mtproto.parse_req_pq(mtproto.parse_unencrypted(frame)[1])
-            answer = mtproto.ResPQ(nonce, os.urandom(16), PQ, (FINGERPRINT,))
-            body = mtproto.unencrypted(mtproto.res_pq(answer), mtproto.message_id(server=True))
-            writer.write(outbound.update(mtproto.encode_frame(mode, body)))
+            nonce = mtproto_codec.parse_req_pq(mtproto_codec.parse_unencrypted(frame)[1])
+            answer = mtproto_codec.ResPQ(nonce, os.urandom(16), PQ, (FINGERPRINT,))
+            body = mtproto_codec.unencrypted(mtproto_codec.res_pq(answer), mtproto_codec.message_id(server=True))
+            writer.write(outbound.update(mtproto_codec.encode_frame(mode, body)))
             trail.append("resPQ")
         await writer.drain()
     return "client closed"
@@ -95,7 +95,7 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             outcome = await _converse(reader, writer, trail)
     except TimeoutError:
         outcome = f"closed: not done within {CONNECTION_TIMEOUT:g} s"
-    except mtproto.ProtocolError as exc:
+    except mtproto_codec.ProtocolError as exc:
         outcome = f"closed: {exc}"
     except Exception as exc:  # noqa: BLE001 - one bad peer must never stop the server
         outcome = f"closed: {type(exc).__name__}: {exc}"
