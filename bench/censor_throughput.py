@@ -63,8 +63,8 @@ CSV_ENTRIES, PREFIXES = 1200, 1000
 GOAL_VS_PLAIN, GOAL_VS_NAIVE = 0.8, 20.0
 NAIVE_QUEUE = 199  # the censors use 100 + their index
 SKIPPED = {
-    "dummy": "the negative control blocks nothing",
-    "national_interception": "the interception device is measured by bench/interception",
+    "Dummy": "the negative control blocks nothing",
+    "NationalInterception": "the interception device is measured by bench/interception",
 }
 KNOWN = (
     "DropTrafficForServerEndpoint",

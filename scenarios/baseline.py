@@ -43,7 +43,7 @@ SCENARIO = Scenario(
     targets=TARGETS,
     phases=(
         Phase("open", at="no censor"),
-        Phase("dummy", at="dummy censor at gw", steps=(Step("attach", "control", "dummy", "gw"),)),
+        Phase("dummy", at="dummy censor at gw", steps=(Step("attach", "control", "Dummy", "gw"),)),
     ),
     sources="negative control; no measurement modelled",
 )

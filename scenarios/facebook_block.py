@@ -47,7 +47,7 @@ SCENARIO = Scenario(
         Phase(
             "before",
             at="the dummy censor at gw: the negative control (and the ISP resolver's cache warms)",
-            steps=(Step("attach", "control", "dummy", "gw"),),
+            steps=(Step("attach", "control", "Dummy", "gw"),),
         ),
         mechanism(
             "resolver_blocklist", "ResolverBlocklist", "resolver", DOMAINS,

@@ -54,11 +54,11 @@ HTTPS = [t.name for t in TARGETS if t.url and t.url.startswith("https:") and t.n
 MITM = "tls_mitm"
 
 
-DEVICE = Step("attach", "device", "national_interception", "gw", {"generation": "2019"})
+DEVICE = Step("attach", "device", "NationalInterception", "gw", {"generation": "2019"})
 DEVICE_JULY_30 = Step(
     "attach",
     "device",
-    "national_interception",
+    "NationalInterception",
     "gw",
     {"generation": "2019", "shift_hours": 24, "enforcement": True},
 )

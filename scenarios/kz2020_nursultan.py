@@ -45,7 +45,7 @@ HOME, MOBILE = ("home1", "home2"), ("mob1", "mob2")
 DEVICE = Step(
     "attach",
     "device",
-    "national_interception",
+    "NationalInterception",
     "gw",
     {"generation": "2020", "walled": ["2.132.0.0/16"]},
 )

@@ -134,6 +134,12 @@ def snapshot_diff(before: dict[str, object], after: dict[str, object]) -> list[s
     return diffs
 
 
+def stale() -> set[str]:
+    """Runs whose process is gone but whose namespace or files remain: what a run that
+    ended must not leave (runs of other tests, alive meanwhile, are not counted)."""
+    return {run.netns for run in seal.stale_runs()}
+
+
 def leftovers(netns: str | None = None) -> list[str]:
     """Anything of a run (or of any run) still on the machine."""
     found = []

@@ -55,7 +55,7 @@ def test_bad_scenario_gets_one_line_and_exit_2(case: str, tmp_path: Path) -> Non
     body, message = CASES[case]
     path = tmp_path / "bad_scenario.py"
     path.write_text(HEADER + body + "\n")
-    before = support.leftovers()
+    before = support.stale()
     proc = support.cli("run", str(path), "--results", str(tmp_path / "results"))
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
@@ -63,7 +63,7 @@ def test_bad_scenario_gets_one_line_and_exit_2(case: str, tmp_path: Path) -> Non
     assert lines[0].startswith("kzlab: error: ") and message in lines[0], lines[0]
     assert proc.stdout == ""
     assert not (tmp_path / "results").exists()
-    assert set(support.leftovers()) - set(before) == set()
+    assert support.stale() - before == set()
 
 
 def test_unknown_scenario_through_make(tmp_path: Path) -> None:
@@ -84,13 +84,13 @@ def test_unknown_scenario_through_make(tmp_path: Path) -> None:
     ],
 )
 def test_bad_scenario_parameters_get_one_line_and_exit_2(args: list[str], message: str, tmp_path: Path) -> None:
-    before = support.leftovers()
+    before = support.stale()
     proc = support.cli("run", *args, "--results", str(tmp_path / "results"))
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("kzlab: error: ") and message in lines[0], proc.stderr
     assert not (tmp_path / "results").exists()
-    assert set(support.leftovers()) - set(before) == set()
+    assert support.stale() - before == set()
 
 
 def test_bad_clock_speed_is_refused_before_anything_starts(tmp_path: Path) -> None:

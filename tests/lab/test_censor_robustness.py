@@ -66,8 +66,8 @@ PARAMS: dict[str, tuple[str, dict[str, Any]]] = {
     "ResetTrafficForTLSSNI": ("gw", {"domains": DOMAINS}),
 }
 SKIPPED = {
-    "dummy": "the negative control blocks nothing",
-    "national_interception": "the interception device has its own fuzz test (test_fidelity.py)",
+    "Dummy": "the negative control blocks nothing",
+    "NationalInterception": "the interception device has its own fuzz test (test_fidelity.py)",
 }
 GENERIC = {"domains": DOMAINS, "subdomains": True, "prefixes": [f"{UNUSED_FB}/32"], "fail_closed": False}
 
@@ -540,7 +540,7 @@ def test_censors_attached_twelve_apart_keep_their_own_marks(lab: LabSession) -> 
     lab.attach("first", "ResetTrafficForTLSSNI", "gw", domains=["facebook.com"])
     first = index_of(lab, "first")
     for i in range(11):  # attachments first+1 .. first+11
-        lab.attach(f"between{i}", "dummy", "gw")
+        lab.attach(f"between{i}", "Dummy", "gw")
         lab.detach(f"between{i}")
     lab.attach("twelfth", "DropTrafficForTLSSNI", "gw", domains=["vk.com"])
     print(f"marks: the first censor has index {first}, the twelfth {index_of(lab, 'twelfth')}")

@@ -50,7 +50,7 @@ def seen() -> Seen:
         # Before the device: home2 visits vk.com and notes its HSTS header in a kept profile.
         profile = str(lab.rundir / "hosts" / "home2" / "home" / "chromium-kept")
         (pages["home2", "vk before"],) = browse(lab, "home2", VK, profile=profile)
-        lab.attach("device", "national_interception", "gw")
+        lab.attach("device", "NationalInterception", "gw")
         lab.install_root("home1")
         for node in ("home1", "home2"):  # facebook.com first: a first visit, no HSTS header seen
             pages[node, "fb"], pages[node, "m.fb"] = browse(lab, node, FB, M_FB)

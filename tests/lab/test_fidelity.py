@@ -40,7 +40,7 @@ def lab() -> Iterator[LabSession]:
             f"'tcp port 443 and src host 92.47.255.5' >/dev/null 2>&1 & echo $! > {session.rundir}/tcpdump.pid",
         )
         time.sleep(0.5)
-        session.attach("device", "national_interception", "gw")
+        session.attach("device", "NationalInterception", "gw")
         session.install_root("home1")
         yield session
 

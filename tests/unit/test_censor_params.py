@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +27,7 @@ from tools.censors.base import CensorError
 from tools.censors.engine import Engine
 from tools.censors.queue import QueueCensor
 from tools.censors.registry import CENSORS
-from tools.censors.spoof_dns import SpoofDNSResponse
+from tools.censors.spoof_dns_response import SpoofDNSResponse
 from tools.services.base import REPO
 
 CLIENT, FB = "95.56.1.1", "157.240.241.35"
@@ -37,6 +38,20 @@ REQUIRED: dict[str, dict[str, Any]] = {
     "AllowlistAccessNetwork": {"allow": ["10.0.0.0/8"]},
     "AccessWindows": {"censor": "DropTrafficAtBorder", "daily_open": [["01:00", "17:00"]]},
 }
+
+
+# Acronyms are words of their own in a censor's name; every other word is capitalised.
+WORD = re.compile(r"TLS|SNI|HTTP|DNS|MTProto|[A-Z][a-z]+")
+
+
+@pytest.mark.parametrize("name", sorted(CENSORS))
+def test_file_class_and_registered_name_agree(name: str) -> None:
+    """One style (issue 10): registered as its class is named, in the module named after
+    the class in snake case (ResetTrafficForTLSSNI in tools/censors/reset_traffic_for_tls_sni.py)."""
+    cls = CENSORS[name]
+    words = WORD.findall(cls.__name__)
+    assert name == cls.__name__ and "".join(words) == cls.__name__
+    assert cls.__module__ == "tools.censors." + "_".join(w.lower() for w in words)
 
 
 @pytest.mark.parametrize("name", sorted(CENSORS))
@@ -75,9 +90,9 @@ def test_settings_survive_the_engine_config_round_trip(name: str) -> None:
         ("ThrottleTrafficForTLSSNI", {"delay_s": True}, "delay_s", "a number from 0 to 60"),
         ("ThrottleTrafficForTLSSNI", {"rate": "9" * 5000 + "kbit"}, "rate", "a tc rate"),
         ("BlockTrafficForMTProto", {"ports": [443, True]}, "ports", "a list of 1 to 15 ports"),
-        ("national_interception", {"shift_hours": 10**5000}, "shift_hours", "a whole number from 0 to 8760"),
-        ("national_interception", {"generation": 2019}, "generation", "one of '2019', '2020'"),
-        ("national_interception", {"walled": ["10.0.0.1/8"]}, "walled", "a list of IPv4 prefixes"),
+        ("NationalInterception", {"shift_hours": 10**5000}, "shift_hours", "a whole number from 0 to 8760"),
+        ("NationalInterception", {"generation": 2019}, "generation", "one of '2019', '2020'"),
+        ("NationalInterception", {"walled": ["10.0.0.1/8"]}, "walled", "a list of IPv4 prefixes"),
         ("AccessWindows", {"censor": "AccessWindows", "open": [["a", "b"]]}, "censor", "one of"),
         ("AccessWindows", {"censor": "DropTrafficAtBorder", "daily_open": "01:00"}, "daily_open", "a list of ["),
     ],
@@ -154,8 +169,6 @@ class RefusingInjector:
 
 
 class Exploding(QueueCensor):
-    name = "Exploding"
-
     def selection(self) -> list[str]:
         return []
 
@@ -201,8 +214,6 @@ def test_a_forged_dns_answer_for_25_questions_fits_and_the_engine_keeps_injectin
 
 def test_an_injection_the_kernel_refuses_is_counted_and_the_packet_gets_the_failure_verdict() -> None:
     class Oversized(QueueCensor):
-        name = "Oversized"
-
         def selection(self) -> list[str]:
             return []
 

@@ -16,9 +16,9 @@ from scapy.layers.inet import IP, TCP
 
 from tests.unit.samples import client_hello
 from tools.censors.base import CensorError
+from tools.censors.block_traffic_for_mtproto import BlockTrafficForMTProto
 from tools.censors.offline import grade
 from tools.censors.registry import CENSORS
-from tools.censors.telegram_mtproto import BlockTelegramMTProto
 from tools.dpi import mtproto_codec
 from tools.dpi.mtproto import MIN_ENTROPY, entropy, inspect
 from tools.probes import mtproto
@@ -133,24 +133,24 @@ def segment(dst: str, dport: int, payload: bytes, sport: int = 40000) -> object:
 
 def test_decide_drops_or_resets_a_telegram_flow_and_passes_others() -> None:
     flows: dict[tuple, str] = {}
-    drop = BlockTelegramMTProto().decide(segment(DC2, 443, mtproto.first_packet()), flows)
+    drop = BlockTrafficForMTProto().decide(segment(DC2, 443, mtproto.first_packet()), flows)
     assert (drop.verdict, drop.flow, drop.inject) == ("drop", "block", [])
     assert drop.note == "drop: obfuscated2 init, tag intermediate (direct connection)"
-    reset = BlockTelegramMTProto(action="reset").decide(segment(DC2, 80, mtproto.first_packet(), 40001), flows)
+    reset = BlockTrafficForMTProto(action="reset").decide(segment(DC2, 80, mtproto.first_packet(), 40001), flows)
     (rst,) = reset.inject
     assert (reset.verdict, reset.flow) == ("drop", "block")
     assert (rst[IP].src, rst[IP].dst, rst[TCP].flags, rst[TCP].seq) == (DC2, CLIENT, "RA", 1)
     for payload in (client_hello("web.telegram.org"), POST):
-        passed = BlockTelegramMTProto().decide(segment(DC2, 443, payload, 40002), flows)
+        passed = BlockTrafficForMTProto().decide(segment(DC2, 443, payload, 40002), flows)
         assert (passed.verdict, passed.flow, passed.note) == ("accept", "pass", "")
     assert flows[(CLIENT, 40000, DC2, 443)] == "block" and flows[(CLIENT, 40002, DC2, 443)] == "pass"
 
 
 def test_require_tag_lets_proxies_and_other_encrypted_protocols_through() -> None:
-    strict = BlockTelegramMTProto(require_tag=True)
+    strict = BlockTrafficForMTProto(require_tag=True)
     assert strict.decide(segment(DC2, 443, mtproto.first_packet("padded")), {}).flow == "block"
     assert strict.decide(segment(VK, 443, proxy_init(b"s" * 16) + os.urandom(40)), {}).flow == "pass"
-    loose = BlockTelegramMTProto()
+    loose = BlockTrafficForMTProto()
     assert loose.decide(segment(VK, 443, proxy_init(b"s" * 16) + os.urandom(40)), {}).note.startswith(
         "drop: random-looking"
     )
@@ -182,12 +182,12 @@ def test_offline_grading_reads_only_each_flows_first_data_segment() -> None:
     assert verdicts[9] == ("accept", "") and verdicts[10] == ("accept", "flow passed earlier")
     assert verdicts[14] == ("accept", "")
     assert not {18, 19, 23} & set(verdicts)
-    only_8443 = grade(BlockTelegramMTProto(ports=[8443]), capture)
+    only_8443 = grade(BlockTrafficForMTProto(ports=[8443]), capture)
     assert [(v["packet"], v["verdict"]) for v in only_8443] == [(23, "drop")]
 
 
 def test_kernel_selection_is_the_third_packet_of_listed_ports() -> None:
-    (rule,) = BlockTelegramMTProto().selection()
+    (rule,) = BlockTrafficForMTProto().selection()
     assert "-m multiport --dports 443,80" in rule
     assert "-m connbytes --connbytes 3:3 --connbytes-dir original --connbytes-mode packets" in rule
     assert rule.endswith("-m length --length 104:65535")
@@ -206,4 +206,4 @@ def test_kernel_selection_is_the_third_packet_of_listed_ports() -> None:
 )
 def test_bad_parameters_are_named(params: dict, message: str) -> None:
     with pytest.raises(CensorError, match=message):
-        BlockTelegramMTProto(**params)
+        BlockTrafficForMTProto(**params)

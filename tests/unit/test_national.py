@@ -197,7 +197,7 @@ def test_every_site_of_the_scenarios_is_on_the_national_internet() -> None:
 def test_the_kz_isp_border_is_the_only_place_there_to_cut_the_country_off() -> None:
     """kz_isp's routers and servers are in the country too: a border drop at the ISP
     gateway has nothing to cut, at the border it cuts the link to transit."""
-    from tools.censors.drop_at_border import DropTrafficAtBorder
+    from tools.censors.drop_traffic_at_border import DropTrafficAtBorder
     from topologies import kz_isp
 
     m = kz_isp.build()

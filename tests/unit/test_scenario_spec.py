@@ -76,7 +76,7 @@ def test_target_web_names() -> None:
 # -- validation errors --------------------------------------------------------------------
 
 
-ATTACH = Step("attach", "c1", "dummy", "gw")
+ATTACH = Step("attach", "c1", "Dummy", "gw")
 
 ERRORS: list[tuple[str, Scenario | Any, str]] = [
     ("unknown client", lambda: variant(clients=("home1", "nobody")), "client 'nobody' is not a client"),
@@ -104,12 +104,12 @@ ERRORS: list[tuple[str, Scenario | Any, str]] = [
     ),
     (
         "censor at unknown node",
-        lambda: with_phase(Step("attach", "c1", "dummy", "nowhere")),
+        lambda: with_phase(Step("attach", "c1", "Dummy", "nowhere")),
         "censor 'c1': no node 'nowhere'",
     ),
     (
         "censor at a segment",
-        lambda: with_phase(Step("attach", "c1", "dummy", "home_lan")),
+        lambda: with_phase(Step("attach", "c1", "Dummy", "home_lan")),
         "censor 'c1': no node 'home_lan'",
     ),
     ("same key attached twice", lambda: with_phase(ATTACH, ATTACH), "censor 'c1' is already attached"),
@@ -143,8 +143,8 @@ ERRORS: list[tuple[str, Scenario | Any, str]] = [
     ),
     (
         "unknown censor parameter",
-        lambda: with_phase(Step("attach", "c1", "dummy", "gw", {"rate": 5})),
-        "censor 'dummy': unknown parameter(s) ['rate']",
+        lambda: with_phase(Step("attach", "c1", "Dummy", "gw", {"rate": 5})),
+        "censor 'Dummy': unknown parameter(s) ['rate']",
     ),
     ("unknown topology", lambda: variant(topology="mesh"), "topology: unknown topology 'mesh'"),
     ("bad topology params", lambda: variant(topology_params={"home": 0}), "topology: kz_isp: home=0"),

@@ -16,7 +16,7 @@ from tools.censors.base import CensorError
 from tools.censors.offline import grade
 from tools.censors.queue import marks
 from tools.censors.registry import CENSORS
-from tools.censors.throttle_tls_sni import HOLD_FIELDS, ThrottleTrafficForTLSSNI
+from tools.censors.throttle_traffic_for_tls_sni import HOLD_FIELDS, ThrottleTrafficForTLSSNI
 from tools.probes import web_connectivity as wc
 
 NOTE = "throttle: SNI {}, +"

@@ -23,13 +23,13 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from tools.basics.clock import parse_time
-from tools.censors.allowlist_access import AllowlistAccessNetwork
+from tools.censors.allowlist_access_network import AllowlistAccessNetwork
 from tools.censors.base import Attachment, CensorError, Field
-from tools.censors.drop_at_border import DropTrafficAtBorder
+from tools.censors.drop_traffic_at_border import DropTrafficAtBorder
 from tools.censors.params import MAPPING, PAIRS, choice
 from tools.censors.shutdown import ShutdownCensor
-from tools.censors.shutdown_access import ShutdownAccessNetwork
-from tools.censors.throttle_access import ThrottleAccessNetwork
+from tools.censors.shutdown_access_network import ShutdownAccessNetwork
+from tools.censors.throttle_access_network import ThrottleAccessNetwork
 from tools.censors.withdraw_routes import WithdrawRoutes
 from topologies.model import TopologyModel
 
@@ -53,7 +53,6 @@ def lab_clock(now: dt.datetime | None) -> dt.datetime:
 
 
 class AccessWindows(ShutdownCensor):
-    name = "AccessWindows"
     fields: ClassVar[dict[str, Field]] = {
         "censor": Field(choice(*WRAPPABLE), "the shutdown censor lifted in the windows"),
         "params": Field(MAPPING, "the wrapped censor's parameters", {}),

@@ -62,7 +62,12 @@ class Censor(ABC):
     kernel rules); offline (offline.py) they run over a pcap, with ``flows`` keeping what
     the kernel's connection marks keep live."""
 
-    name: ClassVar[str]
+    name: ClassVar[str]  # the class's own name: scenarios and the catalogue call it so
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.name = cls.__name__
+
     fields: ClassVar[dict[str, Field]] = {}  # its parameters (params.py); docs/censors.md lists them
     models: ClassVar[str] = ""  # the measurement it models (kazakhstan.md section)
     probe_sees: ClassVar[str] = ""  # what an OONI probe reports

@@ -14,7 +14,6 @@ CHAIN = "KZLAB_DUMMY"
 
 
 class Dummy(Censor):
-    name = "dummy"
     models = "nothing: the negative control (as OONI's QA cases and ooni/netem have)"
     probe_sees = "accessible, everywhere"
     circumvention = "-"

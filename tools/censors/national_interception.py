@@ -22,7 +22,6 @@ from tools.gateway.targets import TARGETS
 
 
 class NationalInterception(Censor):
-    name = "national_interception"
     models = "kazakhstan.md sections 1 and 2 (the 2019 and 2020 interception device)"
     probe_sees = "tls_mitm with the root installed; http-failure, ssl_unknown_authority without"
     circumvention = "a name off the list, a VPN/proxy, a path avoiding the device; not clicking through (HSTS)"

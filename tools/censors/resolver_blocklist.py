@@ -31,7 +31,6 @@ RELOAD_TIMEOUT = 15.0
 
 
 class ResolverBlocklist(Censor):
-    name = "ResolverBlocklist"
     fields: ClassVar[dict[str, Field]] = LIST_FIELDS | {
         "address": Field(ADDRESS, "answer this address instead of NXDOMAIN", None)
     }

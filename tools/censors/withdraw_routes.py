@@ -42,7 +42,6 @@ def providers(model: TopologyModel, node: str) -> list[str]:
 
 
 class WithdrawRoutes(ShutdownCensor):
-    name = "WithdrawRoutes"
     fields: ClassVar[dict[str, Field]] = {
         "prefixes": Field(SOME_PREFIXES, "the prefixes withdrawn (default: every block it announces)", None)
     }

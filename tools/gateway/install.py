@@ -29,8 +29,8 @@ from pathlib import Path
 
 from cryptography import x509
 
+from tools.basics.paths import RUN_ROOT
 from tools.gateway.portal import FILES, PORTAL_HOST
-from tools.lab.seal import RUN_ROOT
 
 BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 MOUNTINFO = Path("/proc/self/mountinfo")

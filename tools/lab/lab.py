@@ -23,7 +23,7 @@ from tools.censors.queue import MAX_ATTACHED
 from tools.lab.services import STARTERS
 from tools.services.base import Readiness, ServiceContext
 from tools.services.pki import CertificateAuthority, pem
-from topologies.build import configure, mininet_network
+from topologies.build import BuildError, configure, mininet_network
 from topologies.model import TopologyModel
 
 READY_TIMEOUT = 30.0
@@ -58,7 +58,10 @@ class Lab:
         self.net = mininet_network(self.model)
         self.net.build()
         self.net.start()  # brings up the bridges
-        configure(self.net, self.model, self.rundir, pem(web_ca.cert))
+        try:
+            configure(self.net, self.model, self.rundir, pem(web_ca.cert))
+        except BuildError as exc:  # a failed bind mount, say: one line, the run stops
+            raise LabError(str(exc)) from None
         self.timings["network"] = time.monotonic() - t0
         self.ctx = ServiceContext(self.model, self.net, self.rundir, self.named_dir, web_ca)
         checks: list[Readiness] = []

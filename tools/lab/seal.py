@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-RUN_ROOT = Path("/run/kzlab")
+from tools.basics.paths import RUN_ROOT
+
 NETNS_DIR = Path("/run/netns")
 NAMED_ROOT = Path("/var/cache/bind")  # the tree named's AppArmor profile lets it write
 PREFIX = "kzlab-"

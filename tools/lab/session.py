@@ -7,7 +7,7 @@ itself runs in the sealed child (``_inside``), which takes one JSON request per 
 stdin and answers one JSON line on stdout.
 
     with LabSession() as lab:
-        lab.attach("device", "national_interception", "gw")
+        lab.attach("device", "NationalInterception", "gw")
         print(lab.run("home1", "curl -sI https://facebook.com/").out)
 """
 

@@ -34,7 +34,7 @@ from scapy.layers.inet import TCP
 from tools.censors.base import Decision, Field
 from tools.censors.params import BOOLEAN, choice, ports
 from tools.censors.queue import QueueCensor
-from tools.censors.reset_tls_sni import resets
+from tools.censors.reset_traffic_for_tls_sni import resets
 from tools.censors.tls_sni import flow_key
 from tools.dpi.mtproto import inspect
 from tools.dpi.mtproto_codec import INIT_SIZE
@@ -45,8 +45,7 @@ FIRST_DATA_PACKET = 3  # SYN, ACK, then the first data segment
 MIN_LENGTH = 20 + 20 + INIT_SIZE  # IP and TCP headers without options, and an init
 
 
-class BlockTelegramMTProto(QueueCensor):
-    name = "BlockTrafficForMTProto"
+class BlockTrafficForMTProto(QueueCensor):
     fields: ClassVar[dict[str, Field]] = QueueCensor.fields | {
         "ports": Field(ports(15), "the destination ports whose flows it reads", DEFAULT_PORTS),
         "action": Field(choice(*ACTIONS), "drop the flow, or also reset the client", "drop"),

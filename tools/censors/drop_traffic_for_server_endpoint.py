@@ -22,7 +22,6 @@ from tools.censors.shutdown import NftCensor, address_set, networks
 
 
 class DropTrafficForServerEndpoint(NftCensor):
-    name = "DropTrafficForServerEndpoint"
     fields: ClassVar[dict[str, Field]] = {
         "prefixes": Field(SOME_PREFIXES, "the blocked addresses or prefixes"),
         "ports": Field(ports(64, least=0), "only these destination ports (default: every port)", ()),

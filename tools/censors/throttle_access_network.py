@@ -21,12 +21,11 @@ from typing import Any, ClassVar
 from tools.censors.base import Attachment, Field
 from tools.censors.queue import QueueCensor
 from tools.censors.shutdown import ShutdownCensor, access_segments, sides
-from tools.censors.throttle_tls_sni import HOLD_FIELDS, ThrottleTrafficForTLSSNI, tc_bits
+from tools.censors.throttle_traffic_for_tls_sni import HOLD_FIELDS, ThrottleTrafficForTLSSNI, tc_bits
 from topologies.model import TopologyModel
 
 
 class ThrottleAccessNetwork(ThrottleTrafficForTLSSNI, ShutdownCensor):
-    name = "ThrottleAccessNetwork"
     # A shorter hold than the single-site throttle's: handshakes still read as throttled
     # (over 2 s), with room under the probe's 5 s TLS limit when hundreds are held at once.
     fields: ClassVar[dict[str, Field]] = QueueCensor.fields | {

@@ -14,11 +14,10 @@ from typing import ClassVar
 
 from tools.censors.base import Field
 from tools.censors.params import SOME_PREFIXES
-from tools.censors.shutdown_access import ShutdownAccessNetwork
+from tools.censors.shutdown_access_network import ShutdownAccessNetwork
 
 
 class AllowlistAccessNetwork(ShutdownAccessNetwork):
-    name = "AllowlistAccessNetwork"
     models = "kazakhstan.md section 4 (from 2022-01-08 only some domestic media and Kaspi; list unconfirmed)"
     probe_sees = "the operator's subscribers: listed sites accessible, the rest tcp_ip generic_timeout_error"
     circumvention = "another operator's network; a tunnel to a listed address"

@@ -40,7 +40,6 @@ def request_host(payload: bytes) -> str | None:
 
 
 class BlockpageForHTTPHost(QueueCensor):
-    name = "BlockpageForHTTPHost"
     fields: ClassVar[dict[str, Field]] = QueueCensor.fields | LIST_FIELDS
     models = "kazakhstan.md section 3 (block pages for plain HTTP; mechanism unconfirmed)"
     probe_sees = 'web_connectivity on http:// URLs: blocking "http-diff" (status/title/body differ)'

@@ -18,7 +18,6 @@ from tools.censors.tls_sni import FIRST_DATA, selects_first_data, sni_decision
 
 
 class DropTrafficForTLSSNI(QueueCensor):
-    name = "DropTrafficForTLSSNI"
     fields: ClassVar[dict[str, Field]] = QueueCensor.fields | LIST_FIELDS
     models = "kazakhstan.md section 3 (OONI 2023-24: timeout after the ClientHello)"
     probe_sees = 'web_connectivity: blocking "http-failure", generic_timeout_error at tls_handshake'

@@ -49,7 +49,6 @@ def tc_bits(rate: str) -> int:
 
 
 class ThrottleTrafficForTLSSNI(QueueCensor):
-    name = "ThrottleTrafficForTLSSNI"
     fields: ClassVar[dict[str, Field]] = QueueCensor.fields | LIST_FIELDS | HOLD_FIELDS
     models = "kazakhstan.md section 3 (OONI: azattyq.org throttled by SNI 2022-09-27..2023-04; 2018 evenings, assumed)"
     probe_sees = "web_connectivity: accessible, TLS handshake over 2 s (lab outcome throttled)"

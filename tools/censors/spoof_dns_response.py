@@ -30,7 +30,6 @@ BOGUS = "104.244.46.244"
 
 
 class SpoofDNSResponse(QueueCensor):
-    name = "SpoofDNSResponse"
     fields: ClassVar[dict[str, Field]] = (
         QueueCensor.fields | LIST_FIELDS | {"address": Field(ADDRESS, "the forged answer's address", BOGUS)}
     )

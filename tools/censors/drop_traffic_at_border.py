@@ -24,7 +24,6 @@ COUNTRY = "KZ"
 
 
 class DropTrafficAtBorder(CutLinks):
-    name = "DropTrafficAtBorder"
     models = "kazakhstan.md section 4 (2022-01-05 nationwide shutdown; RIPE: prefixes stayed in BGP)"
     probe_sees = "sites abroad: tcp_ip generic_timeout_error at connect; domestic sites accessible"
     circumvention = "none through the gateway; a path around it (satellite, a foreign mobile network); an allowed host"

@@ -37,7 +37,6 @@ def resets(ip: Any, both: bool) -> list[Any]:
 
 
 class ResetTrafficForTLSSNI(QueueCensor):
-    name = "ResetTrafficForTLSSNI"
     fields: ClassVar[dict[str, Field]] = (
         QueueCensor.fields
         | LIST_FIELDS

@@ -19,7 +19,6 @@ from topologies.model import TopologyModel
 
 
 class ShutdownAccessNetwork(CutLinks):
-    name = "ShutdownAccessNetwork"
     models = "kazakhstan.md section 4 (2022-01-04 ~14:30 UTC: mobile traffic falls)"
     probe_sees = "the operator's subscribers: dns generic_timeout_error (their resolver cut off), else tcp_ip timeouts"
     circumvention = "another operator's network (a fixed line, a second SIM); an allowed address"
