@@ -265,7 +265,7 @@ class Device:
 
     def set(self, attached: bool) -> None:
         if attached and not self.attached:
-            self.lab.attach("device", "national_interception", "gw")
+            self.lab.attach("device", "NationalInterception", "gw")
             self.cold += sequential(self.lab, self.roots, [("intercepted", SITE)], 1)["intercepted"]
         elif not attached and self.attached:
             self.lab.detach("device")

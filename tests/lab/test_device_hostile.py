@@ -33,7 +33,7 @@ RSS_MB = 160  # the device's peak resident memory, at most
 @pytest.fixture(scope="module")
 def lab() -> Iterator[LabSession]:
     with LabSession() as session:
-        session.attach("device", "national_interception", "gw", walled=[MOBILE])
+        session.attach("device", "NationalInterception", "gw", walled=[MOBILE])
         session.install_root("home1")
         yield session
 

@@ -1,6 +1,6 @@
-"""What the state sees (tools.gateway.surveillance), the request logger of an intercepted
-connection (tools.gateway.mitm.RequestLogger), and the SYN options the device records to
-take a connection over (tools.gateway.takeover.Handshake.see_syn).
+"""What the state sees (tools.gateway.surveillance) and the request logger of an intercepted
+connection (tools.gateway.mitm.RequestLogger); the SYN options the device records to take
+a connection over are tested in test_interceptor_hostile.py.
 
 kazakhstan.md section 1: the interception certificate let the state read each
 subscriber's traffic (1.10: decrypted and re-encrypted), the SNI being visible anyway
@@ -16,12 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
-from scapy.layers.inet import TCP
 
 from tools.gateway import surveillance
 from tools.gateway.mitm import RequestLogger
 from tools.gateway.surveillance import Log, read, resolver_queries, table
-from tools.gateway.takeover import Handshake
 
 HOME1, HOME2 = "95.56.1.1", "95.56.1.2"
 
@@ -300,34 +298,3 @@ def test_request_logger_ignores_three_words_without_http_version(log: Log) -> No
     logger = RequestLogger(log, HOME1, "facebook.com")
     logger.feed(b"hello big world\r\n\r\n")
     assert requests(log) == []
-
-
-# -- Handshake.see_syn (takeover.py) --------------------------------------------------------
-
-
-def scapy_options(options: list[tuple[str, object]]) -> list[tuple[str, object]]:
-    """Options as scapy parses them off the wire (what the device's NFQUEUE handler sees)."""
-    return TCP(bytes(TCP(flags="S", options=options))).options
-
-
-def test_see_syn_records_client_and_server_options() -> None:
-    """The client's SYN and the server's SYN-ACK options are kept apart, as the device needs both to
-    continue the connection in the server's place (1.5: the device answers before the server)."""
-    hs = Handshake()
-    syn = scapy_options([("MSS", 1460), ("SAckOK", b""), ("Timestamp", (1, 0)), ("NOP", None), ("WScale", 7)])
-    synack = scapy_options([("MSS", 1400), ("NOP", None), ("WScale", 0)])
-    hs.see_syn(syn, from_client=True)
-    hs.see_syn(synack, from_client=False)
-    assert (hs.client_mss, hs.client_wscale, hs.client_sack, hs.client_ts) == (1460, 7, True, True)
-    assert (hs.server_mss, hs.server_wscale, hs.server_sack, hs.server_ts) == (1400, 0, False, False)
-
-
-def test_see_syn_defaults_without_options() -> None:
-    """A SYN without options means MSS 536 (RFC 9293 default), no window scaling, SACK or timestamps."""
-    hs = Handshake()
-    hs.see_syn(scapy_options([("MSS", 1460), ("WScale", 7), ("SAckOK", b""), ("Timestamp", (5, 0))]), True)
-    hs.see_syn(scapy_options([]), from_client=True)  # a later SYN without options replaces it
-    hs.see_syn(scapy_options([]), from_client=False)
-    assert hs == Handshake()
-    assert (hs.client_mss, hs.client_wscale, hs.client_sack, hs.client_ts) == (536, None, False, False)
-    assert (hs.server_mss, hs.server_wscale, hs.server_sack, hs.server_ts) == (536, None, False, False)
