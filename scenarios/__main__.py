@@ -1,5 +1,5 @@
 import sys
 
-from scenarios.cli import main
+from tools.play.cli import main
 
 sys.exit(main())

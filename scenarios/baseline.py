@@ -6,9 +6,9 @@ forwarding path like a real censor and changes nothing). Both expect every cell
 accessible: a failure here is a fault of the lab, not censorship.
 """
 
-from scenarios.cli import script_main
-from scenarios.expect import web_targets
-from scenarios.spec import Phase, Scenario, Step
+from tools.play.cli import script_main
+from tools.play.expect import web_targets
+from tools.play.spec import Phase, Scenario, Step
 
 WEB = (
     "facebook.com",

@@ -10,9 +10,9 @@ throughout (assumed, as in kz2022_january). The curfew proper (23:00-07:00 local
 street curfew: the lab does not tie the network to it.
 """
 
-from scenarios.cli import script_main
-from scenarios.national import BORDER_WINDOWS, Country
-from scenarios.spec import Phase, Scenario, Step
+from tools.play.cli import script_main
+from tools.play.national import BORDER_WINDOWS, Country
+from tools.play.spec import Phase, Scenario, Step
 
 # (phase, lab time, whether a window is open then)
 PROBES = (

@@ -22,9 +22,9 @@ is done elsewhere (Russia 2018), so it stands for "unreachable". Either could ha
 the other (facebook_block plays the blocking candidates one by one).
 """
 
-from scenarios.cli import script_main
-from scenarios.expect import cells, web_targets
-from scenarios.spec import Phase, Scenario, Step
+from tools.play.cli import script_main
+from tools.play.expect import cells, web_targets
+from tools.play.spec import Phase, Scenario, Step
 from topologies.internet import TELEGRAM_PREFIXES
 
 SUBSCRIBERS = ("home1", "home2", "mob1", "mob2")

@@ -20,9 +20,9 @@ answers, cached during the first phase, so its lookups no longer cross the gatew
 vk.com is the control that stays reachable; the abroad vantage point is never censored.
 """
 
-from scenarios.cli import script_main
-from scenarios.expect import cells, web_targets
-from scenarios.spec import Phase, Scenario, Step
+from tools.play.cli import script_main
+from tools.play.expect import cells, web_targets
+from tools.play.spec import Phase, Scenario, Step
 from topologies.internet import FACEBOOK_PREFIXES
 
 SUBSCRIBERS = ("home1", "home2", "mob1", "mob2")

@@ -20,10 +20,10 @@ Phases that trigger the walled garden or the release probe only facebook.com, so
 other cell races the device's decision.
 """
 
-from scenarios.cli import script_main
-from scenarios.expect import REJECTED, cells, walled, web_targets
-from scenarios.spec import Phase, Scenario, Step
 from tools.gateway.targets import TARGETS_2019
+from tools.play.cli import script_main
+from tools.play.expect import REJECTED, cells, walled, web_targets
+from tools.play.spec import Phase, Scenario, Step
 
 SUBSCRIBERS = ("home1", "home2", "mob1", "mob2")
 COMPLIANT, REFUSERS = ("home1", "mob1"), ("home2", "mob2")

@@ -32,9 +32,9 @@ modelled), so they are neither blocked nor probed. azattyq.org (the Kazakh servi
 not listed as blocked by the source and is left out rather than guessed.
 """
 
-from scenarios.cli import script_main
-from scenarios.expect import cells
-from scenarios.spec import Phase, Scenario, Step, Target
+from tools.play.cli import script_main
+from tools.play.expect import cells
+from tools.play.spec import Phase, Scenario, Step, Target
 from topologies.internet import TELEGRAM_ALTERNATIVE, TELEGRAM_PREFIXES
 
 SUBSCRIBERS = ("home1", "home2", "mob1", "mob2")

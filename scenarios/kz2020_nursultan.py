@@ -15,10 +15,10 @@ Plays kazakhstan.md section 2 on the kz_isp gateway:
 Not modelled: browsers blocking the root on 2020-12-18 (Mozilla bug 1680927).
 """
 
-from scenarios.cli import script_main
-from scenarios.expect import REJECTED, cells, walled, web_targets
-from scenarios.spec import Phase, Scenario, Step
 from tools.gateway.targets import TARGETS_2020
+from tools.play.cli import script_main
+from tools.play.expect import REJECTED, cells, walled, web_targets
+from tools.play.spec import Phase, Scenario, Step
 
 WEB = (
     "facebook.com",

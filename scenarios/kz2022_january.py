@@ -16,14 +16,14 @@ On the national topology (Kazakhtelecom and the mobile operators, BGP at the bor
 The border follows the reported access windows by itself (AccessWindows on the lab
 clock); mobile data stays off all week (assumed: reported in the press, not in the
 reference). One hour of January 2022 takes ``--seconds-per-hour`` seconds (default 1).
-Every cell has its expectation (scenarios/national.py says how a phase reads), the
+Every cell has its expectation (tools/play/national.py says how a phase reads), the
 networkx model predicts every cell too, and the outside view (BGP at the transit
 provider, a ping sweep from abroad) is charted in the results.
 """
 
-from scenarios.cli import script_main
-from scenarios.national import ALLOWLIST, BORDER_WINDOWS, Country
-from scenarios.spec import Phase, Scenario, Step
+from tools.play.cli import script_main
+from tools.play.national import ALLOWLIST, BORDER_WINDOWS, Country
+from tools.play.spec import Phase, Scenario, Step
 
 THROTTLED_NOT_CUT = ("kcell", "tele2")  # "Tele2/Kcell fall but not to zero"
 

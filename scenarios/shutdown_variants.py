@@ -17,9 +17,9 @@ Inside, the first two look the same (the world times out); abroad, a withdrawal 
 that Kazakhstan's was a data-plane shutdown (kazakhstan.md 4).
 """
 
-from scenarios.cli import script_main
-from scenarios.national import ALLOWLIST, Country
-from scenarios.spec import Phase, Scenario, Step
+from tools.play.cli import script_main
+from tools.play.national import ALLOWLIST, Country
+from tools.play.spec import Phase, Scenario, Step
 
 
 def build(operators: int = 4, subscribers: int = 2) -> Scenario:

@@ -20,9 +20,9 @@ handshake wherever it goes, the alternative address included. vk.com is the cont
 stays reachable; the abroad vantage point is never censored.
 """
 
-from scenarios.cli import script_main
-from scenarios.expect import cells
-from scenarios.spec import Phase, Scenario, Step, Target
+from tools.play.cli import script_main
+from tools.play.expect import cells
+from tools.play.spec import Phase, Scenario, Step, Target
 from topologies.internet import TELEGRAM_ALTERNATIVE, TELEGRAM_PREFIXES
 
 SUBSCRIBERS = ("home1", "home2", "mob1", "mob2")

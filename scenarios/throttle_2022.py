@@ -13,9 +13,9 @@ while DNS answered consistently and the sites loaded in the end.
 Not modelled: currenttime.tv (throttled on AS9198 2022-11-20..29) is not a site of the lab.
 """
 
-from scenarios.cli import script_main
-from scenarios.expect import cells, web_targets
-from scenarios.spec import Phase, Scenario, Step
+from tools.play.cli import script_main
+from tools.play.expect import cells, web_targets
+from tools.play.spec import Phase, Scenario, Step
 
 SUBSCRIBERS = ("home1", "home2", "mob1", "mob2")
 RFERL = ("azattyq.org", "rus.azattyq.org")

@@ -10,7 +10,7 @@ import pytest
 from tests.lab import support
 from tools.services.base import REPO
 
-HEADER = "from scenarios.spec import Phase, Scenario, Step, Target\n"
+HEADER = "from tools.play.spec import Phase, Scenario, Step, Target\n"
 GOOD_TARGETS = "targets=(Target.web('facebook.com'),)"
 CASES = {
     "syntax error": ("SCENARIO = Scenario(name='x',", "SyntaxError"),

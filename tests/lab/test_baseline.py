@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.cli import load
 from tests.lab import support
+from tools.play.cli import load
 from topologies.internet import DOMESTIC, INTERNATIONAL, all_sites
 
 CLI_COMMANDS = [

@@ -77,7 +77,7 @@ def test_a_scenario_file_runs_inside_the_seal(tmp_path: Path) -> None:
     directory is made there, after validation."""
     path = tmp_path / "mine.py"
     path.write_text(
-        MARKER + "from scenarios.spec import Phase, Scenario, Target\n"
+        MARKER + "from tools.play.spec import Phase, Scenario, Target\n"
         "SCENARIO = Scenario(name='mine', description='a user file', phases=(Phase('p'),),\n"
         "                    targets=(Target.web('kaspi.kz'),), clients=('home1',), capture=())\n"
     )

@@ -33,21 +33,29 @@ DEMO = "kz2019_certificate"
 NETWORK_ENV = ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY")
 
 
-def apt_source(codename: str) -> tuple[str, list[str]]:
-    """The mirror and components this machine's apt uses for its own release (one-line or deb822 sources)."""
+def apt_sources(codename: str) -> list[str]:
+    """This machine's apt sources for its own release and its updates (bookworm, bookworm-security, ...).
+
+    As one-line entries, from sources.list files and deb822 .sources files alike; third
+    parties' (cloud-sdk-bookworm, ...) are left out."""
     apt = Path("/etc/apt")
-    one_line = [apt / "sources.list", *sorted((apt / "sources.list.d").glob("*.list"))]
-    for path in filter(Path.exists, one_line):
-        for line in path.read_text().splitlines():
+    entries: list[tuple[str, str, list[str]]] = []  # (uri, suite, components)
+    for path in [apt / "sources.list", *sorted((apt / "sources.list.d").glob("*.list"))]:
+        for line in path.read_text().splitlines() if path.exists() else []:
             words = re.sub(r"\[[^]]*\]", "", line.split("#", 1)[0]).split()
-            if len(words) >= 4 and words[0] == "deb" and words[2] == codename:
-                return words[1], words[3:]
+            if len(words) >= 4 and words[0] == "deb":
+                entries.append((words[1], words[2], words[3:]))
     for path in sorted((apt / "sources.list.d").glob("*.sources")):
         for stanza in re.split(r"\n\s*\n", path.read_text()):
-            fields = dict(re.findall(r"^([\w-]+):\s*(.*)$", stanza, re.MULTILINE))
-            if "deb" in fields.get("Types", "").split() and codename in fields.get("Suites", "").split():
-                return fields["URIs"].split()[0], fields.get("Components", "main").split()
-    raise AssertionError(f"no apt source for {codename} on this machine")
+            fields = dict(re.findall(r"^([\w-]+):[ \t]*(.*)$", stanza, re.MULTILINE))
+            if "deb" in fields.get("Types", "").split():
+                for uri in fields.get("URIs", "").split():
+                    entries += [
+                        (uri, suite, fields.get("Components", "main").split()) for suite in fields["Suites"].split()
+                    ]
+    ours = [e for e in entries if e[1] == codename or e[1].startswith(f"{codename}-")]
+    assert any(suite == codename for _, suite, _ in ours), f"no apt source for {codename} on this machine"
+    return [f"deb {uri} {suite} {' '.join(components)}" for uri, suite, components in ours]
 
 
 def run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess:
@@ -58,7 +66,7 @@ def run(cmd: list[str], timeout: float) -> subprocess.CompletedProcess:
 
 def host_mounts_under(path: Path) -> list[str]:
     points = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
-    return [p for p in points if p.startswith(f"{path}/")]
+    return [p for p in points if p == str(path) or p.startswith(f"{path}/")]
 
 
 def host_processes_in(path: Path) -> list[str]:
@@ -80,6 +88,7 @@ def root() -> Iterator[Path]:
         run(["apt-get", "update", "-qq"], timeout=600)
         run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "debootstrap"], timeout=600)
     path = Path(tempfile.mkdtemp(prefix="kzlab-fresh-root-", dir="/var/tmp"))
+    path.chmod(0o755)  # it becomes /: users such as _apt and the servers' own must enter it
     yield path
     left = host_mounts_under(path)
     assert not left, f"still mounted on the host, {path} kept: {left}"
@@ -88,7 +97,8 @@ def root() -> Iterator[Path]:
 
 def test_kzlab_demo_on_a_minimal_root(root: Path) -> None:
     codename = platform_gaps.os_release(platform_gaps.OS_RELEASE.read_text())["VERSION_CODENAME"]
-    mirror, components = apt_source(codename)
+    sources = apt_sources(codename)
+    _, mirror, _, *components = next(line for line in sources if line.split()[2] == codename).split()
     started = time.monotonic()
     # debootstrap mounts /proc and /sys in the root while it works: in a mount namespace of its own
     run(
@@ -102,6 +112,7 @@ def test_kzlab_demo_on_a_minimal_root(root: Path) -> None:
     for tool in ("make", "python3", "curl", "sudo"):
         assert not (root / "usr/bin" / tool).exists(), f"the root is not minimal: it has {tool}"
 
+    (root / "etc/apt/sources.list").write_text("\n".join(sources) + "\n")  # with updates, as images ship
     local_cas = Path("/usr/local/share/ca-certificates")
     if local_cas.is_dir():
         shutil.copytree(local_cas, root / local_cas.relative_to("/"), dirs_exist_ok=True)

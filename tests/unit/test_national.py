@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from scenarios import cli, curfew, kz2022_january, shutdown_variants
-from scenarios.national import DOMESTIC, INTERNATIONAL, Country
-from scenarios.observation import country_addresses, country_prefixes
-from scenarios.spec import Observation, Phase, ScenarioError, Target
+from scenarios import curfew, kz2022_january, shutdown_variants
 from tools.basics.clock import LabClock, parse_time
+from tools.play import cli
+from tools.play.national import DOMESTIC, INTERNATIONAL, Country
+from tools.play.observation import country_addresses, country_prefixes
+from tools.play.spec import Observation, Phase, ScenarioError, Target
 from tools.routing import bird
 from topologies import kz_national
 from topologies.model import TopologyError

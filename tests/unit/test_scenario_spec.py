@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from scenarios import baseline, cli
-from scenarios.matrix import Cell, render
-from scenarios.spec import OUTCOME, Phase, Scenario, ScenarioError, Step, Target
+from scenarios import baseline
+from tools.play import cli
+from tools.play.matrix import Cell, render
+from tools.play.spec import OUTCOME, Phase, Scenario, ScenarioError, Step, Target
 
 BASE = baseline.SCENARIO
 WEB = Target.web("kaspi.kz")
@@ -275,7 +276,7 @@ def test_load_file_with_a_scenario(tmp_path: Path) -> None:
     """A user's scenario file is loaded by path and validates."""
     path = tmp_path / "mine.py"
     path.write_text(
-        "from scenarios.spec import Phase, Scenario, Target\n"
+        "from tools.play.spec import Phase, Scenario, Target\n"
         "SCENARIO = Scenario(name='mine', description='d', phases=(Phase('p'),),\n"
         "                    targets=(Target.web('kaspi.kz'),))\n"
     )

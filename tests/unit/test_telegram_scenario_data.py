@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from scenarios import kz2019_may9, telegram_block
-from scenarios.spec import ScenarioError, Target
+from tools.play.spec import ScenarioError, Target
 from tools.probes.telegram import measure_endpoint
 from tools.services.base import REPO
 from topologies import kz_isp

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from scapy.layers.inet import IP, TCP
 
-from scenarios.spec import OUTCOME
 from tests.unit.test_censors_offline import CAPTURE, CLIENT, FB, VK, client_hello
 from tools.censors.base import CensorError
 from tools.censors.offline import grade
 from tools.censors.queue import marks
 from tools.censors.registry import CENSORS
 from tools.censors.throttle_traffic_for_tls_sni import HOLD_FIELDS, ThrottleTrafficForTLSSNI
+from tools.play.spec import OUTCOME
 from tools.probes import web_connectivity as wc
 
 NOTE = "throttle: SNI {}, +"

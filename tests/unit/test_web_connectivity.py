@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from scenarios.spec import OUTCOME
+from tools.play.spec import OUTCOME
 from tools.probes import facebook_messenger, netx, telegram
 from tools.probes import web_connectivity as wc
 from tools.services import web

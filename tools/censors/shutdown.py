@@ -2,7 +2,7 @@
 
 A shutdown cuts or slows whole paths, not named sites, so besides acting in the node it
 can say from the topology model alone what it does to the traffic between a client and
-an address (``effect``): scenarios/predict.py builds a scenario's expected outcome matrix
+an address (``effect``): tools/play/predict.py builds a scenario's expected outcome matrix
 from it. The censors that cut links work all in the kernel: ``NftCensor`` loads a table
 of the node's own with ``nft -f`` and deletes it on detach (DropTrafficForServerEndpoint
 uses it too), and ``CutLinks`` drops every forwarded packet that enters or leaves by the

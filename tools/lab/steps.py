@@ -1,6 +1,6 @@
 """A phase's steps, and carrying one out in a running lab.
 
-A step is what a scenario does at the start of a phase (scenarios/spec.py holds the
+A step is what a scenario does at the start of a phase (tools/play/spec.py holds the
 phases): ``attach`` (or ``detach``) censor ``key`` at ``node`` with its parameters, or
 ``install_root``: the subscriber at ``node`` installs the national root from the ISP's
 portal (params: generation). The runner and LabSession both apply steps with ``apply``.

@@ -15,8 +15,8 @@ from __future__ import annotations
 import datetime as dt
 from urllib.parse import urlsplit
 
-from scenarios.spec import Target
 from tools.censors.base import Censor
+from tools.play.spec import Target
 from topologies.model import TopologyModel
 
 DNS_CUT = "dns:generic_timeout_error"

@@ -106,7 +106,7 @@ class Scenario:
     capture: tuple[tuple[str, str], ...] = (("gw", "core"), ("gw", "border"))
     sources: str = ""
     observe: Observation | None = None
-    predict: bool = False  # predict every cell from the model (scenarios/predict.py) and compare
+    predict: bool = False  # predict every cell from the model (tools/play/predict.py) and compare
 
     @property
     def timed(self) -> bool:

@@ -27,16 +27,16 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-import scenarios
-from scenarios.spec import Scenario, ScenarioError
 from tools.basics.clock import DEFAULT_SECONDS_PER_HOUR
 from tools.lab import clean, seal
+from tools.play.spec import Scenario, ScenarioError
 from tools.services.base import REPO
 
 RESULTS = REPO / "results"
 EXIT_BAD_INPUT = 2
 PARAM_KEY = re.compile(r"[a-z_][a-z0-9_]*")
 PARAM_VALUE = re.compile(r"[0-9]{1,6}")  # ASCII digits: str.isdigit() also takes "²" and "٣"
+SCENARIOS = REPO / "scenarios"  # the shipped scenarios, imported by name (they sit above this package)
 PARAM_EXPECTS = "expected KEY=N with N a whole number of at most 6 digits 0-9, e.g. subscribers=16"
 
 
@@ -48,7 +48,7 @@ def is_file_ref(ref: str) -> bool:
 def load(ref: str, params: dict[str, int] | None = None) -> Scenario:
     """A scenario by name (scenarios/NAME.py) or by the path of a scenario file; with
     ``params``, the one its module's ``build(**params)`` makes (its size, say)."""
-    shipped = Path(scenarios.__path__[0]) / f"{ref}.py"
+    shipped = SCENARIOS / f"{ref}.py"
     path = Path(ref) if is_file_ref(ref) else shipped
     if not path.is_file() or (path == shipped and not ref.isidentifier()):
         known = ", ".join(names())
@@ -65,7 +65,7 @@ def load(ref: str, params: dict[str, int] | None = None) -> Scenario:
         except (TypeError, ValueError) as exc:
             raise ScenarioError(f"scenario {ref!r}: parameters {params}: {exc}") from None
     if not isinstance(scenario, Scenario):
-        if path == shipped:  # the package's machinery (cli, spec, ...) is not a scenario
+        if path == shipped:
             raise ScenarioError(f"unknown scenario {ref!r} (known: {', '.join(names())})")
         raise ScenarioError(f"scenario {ref!r} defines no SCENARIO = Scenario(...)")
     return scenario
@@ -86,11 +86,10 @@ def _import(path: Path, package_name: str | None) -> ModuleType:
 
 
 def names() -> list[str]:
-    """The scenarios shipped in scenarios/: the modules that define SCENARIO (the others,
-    spec, runner, expect..., are the machinery). One that does not import is left out here
-    and reports its error when run by name."""
+    """The scenarios shipped in scenarios/: the modules that define SCENARIO. One that does
+    not import is left out here and reports its error when run by name."""
     found = []
-    for m in pkgutil.iter_modules(scenarios.__path__):
+    for m in pkgutil.iter_modules([str(SCENARIOS)]):
         if m.name.startswith("_"):
             continue
         try:
@@ -163,7 +162,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_inside(args: argparse.Namespace) -> int:
     """Inside the seal: load (a file: for the first time) and validate, then run."""
-    from scenarios import runner
+    from tools.play import runner
 
     try:
         scenario = validated(args.scenario, parse_params(args.param))

@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from scenarios.spec import Observation, Phase
 from tools.lab.lab import Lab, LabError
 from tools.observe import bgp_view, timeline
+from tools.play.spec import Observation, Phase
 from tools.routing import bird
 from tools.services.base import REPO
 from topologies.model import TopologyModel

@@ -26,9 +26,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from scenarios.expect import cells
-from scenarios.predict import CONNECT_CUT, DNS_CUT, NO_ROUTE
-from scenarios.spec import Observation, Phase, Scenario, Step, Target
+from tools.play.expect import cells
+from tools.play.predict import CONNECT_CUT, DNS_CUT, NO_ROUTE
+from tools.play.spec import Observation, Phase, Scenario, Step, Target
 from topologies import kz_national
 from topologies.internet import KASPI, KZMEDIA, all_sites
 from topologies.kz_isp import ISP_RESOLVER

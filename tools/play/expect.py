@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from scenarios.spec import Target
+from tools.play.spec import Target
 
 REJECTED = "http-failure:ssl_unknown_authority"
 

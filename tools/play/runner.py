@@ -1,6 +1,6 @@
 """Play a scenario inside a sealed run: build the lab, play the phases, probe, check, write.
 
-This is the part that runs inside the run's namespaces (scenarios/cli.py seals it).
+This is the part that runs inside the run's namespaces (tools/play/cli.py seals it).
 For each phase: move the lab clock to its moment (a timed scenario: clock.py), apply
 its steps, have every client probe every target (clients in parallel, each client's
 targets in parallel), compare every cell with its expectation, print the matrix.
@@ -8,7 +8,7 @@ Results go to the run's results directory: ``measurements.jsonl`` (one OONI-like
 per cell and phase) and ``summary.json`` (every cell, expected, observed, match, and the
 model's prediction when the scenario predicts), plus pcaps with --pcap; a scenario that
 observes the country from outside adds ``timeline.json`` and its charts
-(scenarios/observation.py).
+(tools/play/observation.py).
 """
 
 from __future__ import annotations
@@ -24,9 +24,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from scenarios import observation, predict
-from scenarios.matrix import Cell, render
-from scenarios.spec import Phase, Scenario, Target
 from tools.basics.clock import DEFAULT_SECONDS_PER_HOUR, LabClock, parse_time
 from tools.gateway.national_ca import GENERATIONS
 from tools.gateway.surveillance import results_table
@@ -35,6 +32,9 @@ from tools.lab.seal import Run
 from tools.lab.steps import apply
 from tools.observe.charts import draw
 from tools.observe.timeline import write_timeline
+from tools.play import observation, predict
+from tools.play.matrix import Cell, render
+from tools.play.spec import Phase, Scenario, Target
 from tools.services import control_helper
 from tools.services.base import REPO
 from topologies.model import TopologyModel
