@@ -24,12 +24,12 @@ from typing import Any
 import pytest
 from scapy.layers.inet import IP, TCP, UDP
 
+from tools.basics.paths import REPO
 from tools.censors.registry import CENSORS
 from tools.dpi import hostile
 from tools.dpi.hostile import FAMILIES, LENGTH_FIELDS, MAX_PACKET, MTU, SNI_NAMES, Hostile, Target, generate
 from tools.dpi.mtproto import inspect
 from tools.dpi.tls import parse_client_hello
-from tools.services.base import REPO
 from topologies.internet import FACEBOOK, FACEBOOK_PREFIXES, all_sites
 
 FB = all_sites((FACEBOOK,))["facebook.com"].address  # 157.240.241.35
