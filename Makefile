@@ -20,7 +20,7 @@ test: setup
 
 # On demand (minutes): a minimal Debian root from debootstrap plays `./kzlab demo`.
 test-fresh-root: setup
-	$(PY) -m pytest -m fresh_root tests/minimal
+	$(PY) -m pytest -m fresh_root -rA tests/minimal
 
 run: setup
 	$(PY) -m scenarios run $(S) $(ARGS)

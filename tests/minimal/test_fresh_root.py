@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests import platform_gaps
-from tools.services.base import REPO
+from tools.basics.paths import REPO
 
 pytestmark = [pytest.mark.fresh_root, pytest.mark.timeout(3900)]
 
