@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.services.base import REPO
+from tools.basics.paths import REPO
 
 GAPS = REPO / "tools" / "setup" / "platform-gaps"
 OS_RELEASE = Path("/etc/os-release")

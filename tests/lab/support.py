@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from tools.basics.paths import REPO
 from tools.lab import seal
-from tools.services.base import REPO
 
 READY = re.compile(r"lab ready in .* run (kzlab-[0-9a-f]+)\)")
 # sysctls that count things rather than configure them

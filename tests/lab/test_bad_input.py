@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.lab import support
-from tools.services.base import REPO
+from tools.basics.paths import REPO
 
 HEADER = "from tools.play.spec import Phase, Scenario, Step, Target\n"
 GOOD_TARGETS = "targets=(Target.web('facebook.com'),)"

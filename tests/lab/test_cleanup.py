@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.lab import support
-from tools.services.base import REPO
+from tools.basics.paths import REPO
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

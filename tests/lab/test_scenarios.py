@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.lab import support
-from tools.services.base import REPO
+from tools.basics.paths import REPO
 
 run = support.run_scenario
 

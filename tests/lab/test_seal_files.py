@@ -17,9 +17,9 @@ import pytest
 from cryptography import x509
 
 from tests.lab import support
+from tools.basics.paths import REPO
 from tools.lab import seal
 from tools.lab.session import LabSession
-from tools.services.base import REPO
 
 HOST_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 NOT_OWN = "not a lab host's own trust store"

@@ -23,12 +23,12 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.utils import wrpcap
 
 from tests.unit.samples import client_hello
+from tools.basics.paths import REPO
 from tools.censors.base import CensorError
 from tools.censors.engine import Engine
 from tools.censors.queue import QueueCensor
 from tools.censors.registry import CENSORS
 from tools.censors.spoof_dns_response import SpoofDNSResponse
-from tools.services.base import REPO
 
 CLIENT, FB = "95.56.1.1", "157.240.241.35"
 

@@ -15,13 +15,13 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.utils import wrpcap
 
 from tests.unit.samples import client_hello
+from tools.basics.paths import REPO
 from tools.censors.base import CensorError
 from tools.censors.catalogue import render
 from tools.censors.matching import DomainList
 from tools.censors.offline import grade
 from tools.censors.params import DOMAINS
 from tools.censors.registry import CENSORS
-from tools.services.base import REPO
 from topologies.internet import FACEBOOK_PREFIXES
 
 CLIENT, FB, VK = "95.56.1.1", "157.240.241.35", "87.240.132.72"

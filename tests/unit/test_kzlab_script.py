@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tools.services.base import REPO
+from tools.basics.paths import REPO
 
 
 def kzlab(*args: str) -> subprocess.CompletedProcess:

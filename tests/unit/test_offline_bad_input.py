@@ -23,10 +23,10 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, Ether
 
 from tests.unit.samples import client_hello
+from tools.basics.paths import REPO
 from tools.censors.offline import FlowTable, grade, main
 from tools.censors.registry import CENSORS
 from tools.censors.reset_traffic_for_tls_sni import ResetTrafficForTLSSNI
-from tools.services.base import REPO
 
 CLIENT, FB, VK = "95.56.1.1", "157.240.241.35", "87.240.132.72"
 MACS = {"src": "02:00:00:00:00:01", "dst": "02:00:00:00:00:02"}

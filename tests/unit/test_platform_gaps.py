@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests import platform_gaps
-from tools.services.base import REPO
+from tools.basics.paths import REPO
 
 pytest_plugins = ["pytester"]
 

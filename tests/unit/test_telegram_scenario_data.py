@@ -13,9 +13,9 @@ from collections.abc import Iterator
 import pytest
 
 from scenarios import kz2019_may9, telegram_block
+from tools.basics.paths import REPO
 from tools.play.spec import ScenarioError, Target
 from tools.probes.telegram import measure_endpoint
-from tools.services.base import REPO
 from topologies import kz_isp
 from topologies.internet import TELEGRAM_ALTERNATIVE, TELEGRAM_PREFIXES
 

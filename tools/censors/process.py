@@ -17,7 +17,8 @@ from pathlib import Path
 
 from mininet.node import Node
 
-from tools.services.base import REPO, stop_process
+from tools.basics.paths import REPO
+from tools.basics.processes import stop_process
 
 READY_TIMEOUT = 30.0
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tools.basics.paths import REPO
 from tools.lab import seal
-from tools.services.base import REPO
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,9 @@ from pathlib import Path
 from types import ModuleType
 
 from tools.basics.clock import DEFAULT_SECONDS_PER_HOUR
+from tools.basics.paths import REPO
 from tools.lab import clean, seal
 from tools.play.spec import Scenario, ScenarioError
-from tools.services.base import REPO
 
 RESULTS = REPO / "results"
 EXIT_BAD_INPUT = 2

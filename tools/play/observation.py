@@ -16,11 +16,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tools.basics.paths import REPO
 from tools.lab.lab import Lab, LabError
 from tools.observe import bgp_view, timeline
 from tools.play.spec import Observation, Phase
 from tools.routing import bird
-from tools.services.base import REPO
 from topologies.model import TopologyModel
 
 SWEEP_TIMEOUT_S = 0.5  # lab round trips take well under a millisecond

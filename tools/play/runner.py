@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.basics.clock import DEFAULT_SECONDS_PER_HOUR, LabClock, parse_time
+from tools.basics.paths import REPO
 from tools.gateway.national_ca import GENERATIONS
 from tools.gateway.surveillance import results_table
 from tools.lab.lab import Lab, LabError
@@ -36,7 +37,6 @@ from tools.play import observation, predict
 from tools.play.matrix import Cell, render
 from tools.play.spec import Phase, Scenario, Target
 from tools.services import control_helper
-from tools.services.base import REPO
 from topologies.model import TopologyModel
 
 # The roots a probe reports as ``tls_mitm`` when a verified chain ends at one of them.

@@ -17,10 +17,9 @@ from pathlib import Path
 
 from mininet.net import Mininet
 
+from tools.basics.paths import REPO
 from tools.services.pki import CertificateAuthority
 from topologies.model import Service, TopologyModel
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -56,17 +55,6 @@ class ServiceContext:
     def python(self, node: str, kind: str, module: str, *args: str) -> subprocess.Popen:
         """Start one of the lab's own Python services (``python -m module``) in ``node``."""
         return self.spawn(node, kind, [sys.executable, "-u", "-m", module, *args])
-
-
-def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
-    """SIGTERM a process the lab started (by its Popen), SIGKILL it if it lingers."""
-    if proc.poll() is None:
-        proc.terminate()
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @dataclass(frozen=True)
