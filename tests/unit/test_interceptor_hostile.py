@@ -23,8 +23,9 @@ from scapy.layers.inet import IP, TCP
 from scapy.packet import Raw
 
 from tests.unit.conftest import LabPki, LoopbackServer, tls_http_handler
+from tools.dpi import ipv4
 from tools.dpi.tls import client_hello
-from tools.gateway import rules, wire
+from tools.gateway import rules
 from tools.gateway.flows import DECIDING, DONE, FlowTable
 from tools.gateway.interceptor import Config, Decision, Interceptor
 from tools.gateway.national_ca import QAZNET_2019, NationalCA
@@ -461,10 +462,10 @@ def test_the_decision_queue_wake_up_never_blocks_a_worker(make_device: Callable[
 
 
 def test_wire_options_read_only_whole_rfc_options() -> None:
-    opts = wire.tcp_options(b"\x02\x04\x05\xb4\x01\x03\x03\x07\x04\x02\x08\x0a" + struct.pack("!II", 7, 9))
-    assert opts == wire.Options(mss=1460, wscale=7, sack=True, ts_val=7, ts_ecr=9)
-    assert wire.tcp_options(b"\x02\x04\x05\xb4\x02\x03\x05") == wire.Options(mss=1460)
-    assert wire.tcp_options(b"\x03\x03\xff") == wire.Options(wscale=14)
+    opts = ipv4.tcp_options(b"\x02\x04\x05\xb4\x01\x03\x03\x07\x04\x02\x08\x0a" + struct.pack("!II", 7, 9))
+    assert opts == ipv4.Options(mss=1460, wscale=7, sack=True, ts_val=7, ts_ecr=9)
+    assert ipv4.tcp_options(b"\x02\x04\x05\xb4\x02\x03\x05") == ipv4.Options(mss=1460)
+    assert ipv4.tcp_options(b"\x03\x03\xff") == ipv4.Options(wscale=14)
 
 
 def raw_options(options: list[tuple[str, object]]) -> bytes:
@@ -491,7 +492,7 @@ def test_handshake_defaults_without_options_or_with_broken_ones() -> None:
 
 
 def test_the_reset_built_from_bytes_is_the_one_scapy_builds() -> None:
-    built = wire.tcp_reset("95.56.1.2", 40000, "157.240.241.35", 443, 0xFFFFFFF0)
+    built = ipv4.tcp_reset("95.56.1.2", 40000, "157.240.241.35", 443, 0xFFFFFFF0)
     assert built.dst == "157.240.241.35"
     assert bytes(built) == bytes(
         IP(src="95.56.1.2", dst="157.240.241.35", id=0, flags=0)

@@ -49,9 +49,10 @@ from typing import Any
 
 from netfilterqueue import NetfilterQueue
 
+from tools.dpi import ipv4
 from tools.dpi.inject import Injector
 from tools.dpi.tls import parse_client_hello
-from tools.gateway import mitm, rules, upstream, wire
+from tools.gateway import mitm, rules, upstream
 from tools.gateway.flows import COLLECTING, DECIDING, DONE, HANDSHAKE, Flow, FlowTable, Key
 from tools.gateway.forged import ForgedContexts
 from tools.gateway.national_ca import GENERATIONS, NationalCA
@@ -138,7 +139,7 @@ class Interceptor:
         self.stats.count("packets")
         parsed = None
         try:
-            parsed = wire.parse(pkt.get_payload())
+            parsed = ipv4.parse(pkt.get_payload())
             self._handle(pkt, parsed)
         except Exception as exc:  # noqa: BLE001 - one packet must never stop the device
             self.stats.error(f"packet:{type(exc).__name__}", exc)
@@ -149,18 +150,18 @@ class Interceptor:
         if now >= self.next_tick:  # also under a flood, when the loop never gets to wait
             self.tick(now)
 
-    def _handle(self, pkt: Any, p: wire.Packet | None) -> None:
-        if p is None:
+    def _handle(self, pkt: Any, p: ipv4.Packet | None) -> None:
+        if p is None or not p.tcp:
             self.stats.count("not_understood")
             pkt.accept()  # not something this device understands: forward it
             return
         now = time.monotonic()
-        if p.flags & wire.SYN:
+        if p.flags & ipv4.SYN:
             self._on_syn(pkt, p, now)
             return
         key = p.key
         flow = self.flows.get(key, now)
-        closing = p.flags & (wire.RST | wire.FIN)
+        closing = p.flags & (ipv4.RST | ipv4.FIN)
         if closing and flow is not None and flow.state == COLLECTING:
             self._pass(key, flow, "closed before a whole ClientHello")
         if not p.payload or closing:
@@ -175,8 +176,8 @@ class Interceptor:
         else:
             self._collect(key, flow, pkt, p, now)
 
-    def _on_syn(self, pkt: Any, p: wire.Packet, now: float) -> None:
-        if p.flags & wire.ACK:  # SYN-ACK from the server
+    def _on_syn(self, pkt: Any, p: ipv4.Packet, now: float) -> None:
+        if p.flags & ipv4.ACK:  # SYN-ACK from the server
             self.stats.count("syn_acks")
             flow = self.flows.get(p.reverse_key, now)
             if flow is not None and flow.state == HANDSHAKE:
@@ -198,10 +199,10 @@ class Interceptor:
                 self._pass(old_key, old, "evicted: the flow table is full" if old_key != key else "replaced by a SYN")
         return flow
 
-    def _collect(self, key: Key, flow: Flow, pkt: Any, p: wire.Packet, now: float) -> None:
+    def _collect(self, key: Key, flow: Flow, pkt: Any, p: ipv4.Packet, now: float) -> None:
         if flow.first is None:
             flow.first = Segment(
-                (p.src, p.sport), (p.dst, p.dport), p.seq, p.ack, p.window, wire.tcp_options(p.options).ts_ecr, now
+                (p.src, p.sport), (p.dst, p.dport), p.seq, p.ack, p.window, ipv4.tcp_options(p.options).ts_ecr, now
             )
             flow.state = COLLECTING
         expected = (flow.first.seq + len(flow.data)) & 0xFFFFFFFF
@@ -255,7 +256,8 @@ class Interceptor:
         up = None
         try:
             up = upstream.connect(self.upstream_ctx, address, port, sni, self.sessions)
-            decision = Decision(key, sni, up, self.contexts.get(up.certificate) if up.trusted else None)
+            real = up.certificate if up.trusted else None  # every trusted connection has one
+            decision = Decision(key, sni, up, self.contexts.get(real) if real is not None else None)
         except Exception as exc:  # noqa: BLE001 - a failed decision passes the flow, never hangs it
             self.stats.error(f"decide:{type(exc).__name__}", exc)
             if up is not None and up.tls is not None:
@@ -275,14 +277,19 @@ class Interceptor:
                 d.up.tls.close()
             return
         self.stats.count("decisions")
-        if d.failure is not None or d.up is None or d.ctx is None:
-            reason = d.failure or f"server not trusted by the device ({d.up.failure if d.up else None})"
+        up, ctx, first = d.up, d.ctx, flow.first
+        # A trusted connection has its socket and certificate, and gets a forged context.
+        if d.failure is not None or up is None or up.tls is None or up.certificate is None or ctx is None:
+            reason = d.failure or f"server not trusted by the device ({up.failure if up else None})"
             self._pass(d.key, flow, reason)
             return
+        if first is None:  # a flow is deciding only once its ClientHello's first segment is in
+            up.tls.close()
+            raise RuntimeError(f"flow {d.key} is deciding without its first segment")
         try:
-            sock = adopt(flow.first, Handshake.of(flow.client_options, flow.server_options), flow.data)
+            sock = adopt(first, Handshake.of(flow.client_options, flow.server_options), flow.data)
         except OSError as exc:
-            d.up.tls.close()
+            up.tls.close()
             self._pass(d.key, flow, f"takeover failed: {exc}")
             return
         for held in flow.held:
@@ -296,26 +303,29 @@ class Interceptor:
             d.key[0],
             sni=d.sni,
             server=d.key[2],
-            real_subject=d.up.certificate.subject.rfc4514_string(),
+            real_subject=up.certificate.subject.rfc4514_string(),
         )
         with self.relays_lock:
             self.relays += 1
-        threading.Thread(target=self._relay, daemon=True, args=(sock, d, flow.first.seq)).start()
+        threading.Thread(target=self._relay, daemon=True, args=(sock, d, up.tls, ctx, first.seq)).start()
 
-    def _relay(self, sock: socket.socket, d: Decision, seq: int) -> None:
+    def _relay(self, sock: socket.socket, d: Decision, tls: ssl.SSLSocket, ctx: ssl.SSLContext, seq: int) -> None:
         """One intercepted connection's thread: reset the server's half of the client's
-        connection, then serve the client (mitm.serve)."""
+        connection, then serve the client (mitm.serve) over ``tls``, the device's connection
+        to the server, with ``ctx``, the forged context."""
         client, _, server, sport = d.key
         try:
+            if self.injector is None:
+                raise RuntimeError("no raw socket to reset the server's half: run() opens it before any flow")
             # The server's half is abandoned: reset it at exactly the sequence number it
             # expects (it never got the held ClientHello), or it would answer with a challenge
             # ACK (RFC 5961) whose fresh timestamp breaks the client's PAWS.
-            self.injector.send(wire.tcp_reset(client, d.key[1], server, sport, seq))
-            mitm.serve(sock, d.up.tls, d.ctx, self.log, client, d.sni, self._rejected, self.garden.release)
+            self.injector.send(ipv4.tcp_reset(client, d.key[1], server, sport, seq))
+            mitm.serve(sock, tls, ctx, self.log, client, d.sni, self._rejected, self.garden.release)
         except Exception as exc:  # noqa: BLE001 - counted; the connection is over either way
             self.stats.error(f"relay:{type(exc).__name__}", exc)
             sock.close()
-            d.up.tls.close()
+            tls.close()
         finally:
             with self.relays_lock:
                 self.relays -= 1
@@ -332,7 +342,7 @@ class Interceptor:
         fd = queue.get_fd()
         try:
             while not stop.is_set():
-                readable, _, _ = select.select([fd, self.wake_r], [], [], TICK * 10)
+                readable, _, _ = select.select([fd, self.wake_r.fileno()], [], [], TICK * 10)
                 if fd in readable:
                     queue.run(block=False)
                 self.tick(time.monotonic())

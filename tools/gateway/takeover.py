@@ -23,7 +23,7 @@ import struct
 import time
 from dataclasses import dataclass
 
-from tools.gateway.wire import tcp_options
+from tools.dpi.ipv4 import tcp_options
 
 SOL_TCP = socket.IPPROTO_TCP
 TCP_REPAIR = 19
@@ -103,24 +103,25 @@ def adopt(seg: Segment, hs: Handshake, data: bytes) -> socket.socket:
         s.setsockopt(SOL_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE)
         s.setsockopt(SOL_TCP, TCP_QUEUE_SEQ, _u32(seg.ack))
         s.connect(seg.client)
-        both_scale = hs.client_wscale is not None and hs.server_wscale is not None
         options = [(TCPOPT_MSS, max(TCP_MIN_MSS, min(hs.client_mss, hs.server_mss)))]
-        if both_scale:
+        client_scale = server_scale = 0  # windows are scaled only if both ends offered it
+        if hs.client_wscale is not None and hs.server_wscale is not None:
+            client_scale, server_scale = hs.client_wscale, hs.server_wscale
             # snd_wscale: how the client scales its windows; rcv_wscale: how ours are read.
-            options.append((TCPOPT_WINDOW, hs.client_wscale | (hs.server_wscale << 16)))
+            options.append((TCPOPT_WINDOW, client_scale | (server_scale << 16)))
         if hs.client_sack and hs.server_sack:
             options.append((TCPOPT_SACK_PERM, 0))
-        timestamps = hs.client_ts and hs.server_ts and seg.ts_echo is not None
-        if timestamps:
+        ts_echo = seg.ts_echo if hs.client_ts and hs.server_ts else None
+        if ts_echo is not None:
             options.append((TCPOPT_TIMESTAMP, 0))
         s.setsockopt(SOL_TCP, TCP_REPAIR_OPTIONS, b"".join(struct.pack("II", *o) for o in options))
-        if timestamps:
+        if ts_echo is not None:
             # Continue the server's millisecond clock from where the client last saw it, or
             # the client's PAWS check drops our segments as old.
             elapsed_ms = int((time.monotonic() - seg.seen) * 1000) if seg.seen else 0
-            s.setsockopt(SOL_TCP, TCP_TIMESTAMP, _u32(seg.ts_echo + 1 + elapsed_ms))
-        snd_wnd = seg.window << (hs.client_wscale if both_scale else 0)
-        rcv_wnd = 65535 << (hs.server_wscale if both_scale else 0)
+            s.setsockopt(SOL_TCP, TCP_TIMESTAMP, _u32(ts_echo + 1 + elapsed_ms))
+        snd_wnd = seg.window << client_scale
+        rcv_wnd = 65535 << server_scale
         window = struct.pack("IIIII", seg.seq, snd_wnd, snd_wnd, min(rcv_wnd, 1 << 20), seg.seq)
         s.setsockopt(SOL_TCP, TCP_REPAIR_WINDOW, window)
         if data:

@@ -1,13 +1,14 @@
-"""Reading what the interception device needs from a queued packet's raw bytes.
+"""IPv4 packets read from, and built as, raw bytes: what every packet path of the lab uses.
 
-The device sees every SYN, SYN-ACK and early client segment of every port-443 flow, and
-students send it malformed ones on purpose (DESIGN principle 8). So it reads the IPv4 and
-TCP headers and the TCP options itself, with an explicit bounds check before every read,
-instead of building a scapy packet per packet (which is also slower): ``parse`` returns
-None for anything that is not a whole, unfragmented IPv4/TCP packet, and the options a
-SYN carries are read only when their kind and length are exactly the RFC's (RFC 9293
-3.2, RFC 7323): a malformed option ends the reading of options, and what was read so far
-stands. Nothing here raises on any input.
+The interception device and the censors' engines see packets students make malformed on
+purpose (DESIGN principle 8). So they read the IPv4, TCP and UDP headers and the TCP
+options here, with an explicit bounds check before every read, instead of building a
+scapy packet per packet (which is also some ten times slower): ``parse`` returns None for
+anything that is not a whole, unfragmented IPv4 packet carrying TCP or UDP, and the
+options a SYN carries are read only when their kind and length are exactly the RFC's
+(RFC 9293 3.2, RFC 7323): a malformed option ends the reading of options, and what was
+read so far stands. Nothing here raises on any input. The builders make the packets a
+censor injects (resets, block pages, forged DNS answers), checksummed, in microseconds.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import socket
 import struct
 from dataclasses import dataclass
 
-PROTO_TCP = 6
-FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
+PROTO_TCP, PROTO_UDP = 6, 17
+FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 OPT_END, OPT_NOP, OPT_MSS, OPT_WSCALE, OPT_SACK_PERM, OPT_TIMESTAMP = 0, 1, 2, 3, 4, 8
 MAX_WSCALE = 14  # RFC 7323 2.3: a larger shift is used as 14
 _IP = struct.Struct("!BBHHHBBH4s4s")
 _TCP = struct.Struct("!HHIIBBHHH")
+_UDP = struct.Struct("!HHHH")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +39,12 @@ class Options:
 
 @dataclass(frozen=True, slots=True)
 class Packet:
-    """One IPv4/TCP packet as the device reads it."""
+    """One IPv4 packet carrying TCP or UDP (``proto``); the TCP fields are 0 for UDP."""
 
     src: str
     dst: str
+    proto: int
+    length: int  # the IP total length
     sport: int
     dport: int
     seq: int
@@ -48,7 +52,15 @@ class Packet:
     flags: int
     window: int
     options: bytes  # raw TCP option bytes, read with ``tcp_options`` when needed
-    payload: bytes
+    payload: bytes  # the transport's payload
+
+    @property
+    def tcp(self) -> bool:
+        return self.proto == PROTO_TCP
+
+    @property
+    def udp(self) -> bool:
+        return self.proto == PROTO_UDP
 
     @property
     def key(self) -> tuple[str, int, str, int]:
@@ -61,15 +73,22 @@ class Packet:
 
 
 def parse(data: bytes) -> Packet | None:
-    """An IPv4/TCP packet from its bytes, or None for anything else or anything malformed."""
+    """An IPv4 packet carrying TCP or UDP from its bytes, or None for anything else or
+    anything malformed."""
     if len(data) < _IP.size:
         return None
     ver_ihl, _, total, _, frag, _, proto, _, src, dst = _IP.unpack_from(data)
     ihl = (ver_ihl & 0x0F) * 4
-    if ver_ihl >> 4 != 4 or ihl < _IP.size or proto != PROTO_TCP or frag & 0x3FFF:
-        return None  # not IPv4/TCP, or a fragment (a DPI reads only whole first packets)
+    if ver_ihl >> 4 != 4 or ihl < _IP.size or proto not in (PROTO_TCP, PROTO_UDP) or frag & 0x3FFF:
+        return None  # not IPv4 TCP/UDP, or a fragment (a DPI reads only whole first packets)
+    if proto == PROTO_UDP:
+        if not ihl + _UDP.size <= total <= len(data):
+            return None  # a total length that lies about the bytes that came
+        sport, dport, _, _ = _UDP.unpack_from(data, ihl)
+        src_text, dst_text = socket.inet_ntoa(src), socket.inet_ntoa(dst)
+        return Packet(src_text, dst_text, proto, total, sport, dport, 0, 0, 0, 0, b"", data[ihl + _UDP.size : total])
     if not ihl + _TCP.size <= total <= len(data):
-        return None  # a total length that lies about the bytes that came
+        return None
     sport, dport, seq, ack, offset, flags, window, _, _ = _TCP.unpack_from(data, ihl)
     doff = (offset >> 4) * 4
     if doff < _TCP.size or ihl + doff > total:
@@ -77,6 +96,8 @@ def parse(data: bytes) -> Packet | None:
     return Packet(
         socket.inet_ntoa(src),
         socket.inet_ntoa(dst),
+        proto,
+        total,
         sport,
         dport,
         seq,
@@ -138,19 +159,43 @@ class Built:
         return self.data
 
 
-def tcp_reset(src: str, sport: int, dst: str, dport: int, seq: int) -> Built:
-    """A bare RST from ``src``:``sport`` at sequence number ``seq``, checksummed, built in
-    microseconds (scapy takes milliseconds, and this is on an intercepted handshake's path)."""
+def tcp_segment(
+    src: str, sport: int, dst: str, dport: int, seq: int, ack: int, flags: int, payload: bytes = b"", window: int = 0
+) -> Built:
+    """A TCP segment without options from ``src``:``sport``, checksummed: what a censor
+    injects (a reset, a block page) as if the other end sent it."""
     s, d = socket.inet_aton(src), socket.inet_aton(dst)
-    tcp = bytearray(_TCP.pack(sport, dport, seq & 0xFFFFFFFF, 0, 5 << 4, RST, 0, 0, 0))
+    tcp = bytearray(_TCP.pack(sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 5 << 4, flags, window, 0, 0))
+    tcp += payload
     tcp[16:18] = struct.pack("!H", _checksum(s + d + struct.pack("!BBH", 0, PROTO_TCP, len(tcp)) + tcp))
-    ip = bytearray(_IP.pack(0x45, 0, _IP.size + len(tcp), 0, 0, 64, PROTO_TCP, 0, s, d))
+    return _ip(s, d, PROTO_TCP, bytes(tcp))
+
+
+def tcp_reset(src: str, sport: int, dst: str, dport: int, seq: int) -> Built:
+    """A bare RST from ``src``:``sport`` at sequence number ``seq`` (scapy takes
+    milliseconds to build one; the device sends it on an intercepted handshake's path)."""
+    return tcp_segment(src, sport, dst, dport, seq, 0, RST)
+
+
+def udp_datagram(src: str, sport: int, dst: str, dport: int, payload: bytes) -> Built:
+    """A UDP datagram from ``src``:``sport``, checksummed (a forged DNS answer)."""
+    s, d = socket.inet_aton(src), socket.inet_aton(dst)
+    udp = bytearray(_UDP.pack(sport, dport, _UDP.size + len(payload), 0)) + payload
+    checksum = _checksum(s + d + struct.pack("!BBH", 0, PROTO_UDP, len(udp)) + udp) or 0xFFFF
+    udp[6:8] = struct.pack("!H", checksum)
+    return _ip(s, d, PROTO_UDP, bytes(udp))
+
+
+def _ip(src: bytes, dst: bytes, proto: int, body: bytes) -> Built:
+    ip = bytearray(_IP.pack(0x45, 0, _IP.size + len(body), 0, 0, 64, proto, 0, src, dst))
     ip[10:12] = struct.pack("!H", _checksum(bytes(ip)))
-    return Built(dst, bytes(ip + tcp))
+    return Built(socket.inet_ntoa(dst), bytes(ip) + body)
 
 
 def _checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071) of an even number of bytes."""
+    """The Internet checksum (RFC 1071); an odd length is padded with a zero byte."""
+    if len(data) % 2:
+        data += b"\0"
     total = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
