@@ -7,13 +7,14 @@ python -m bench NAME [ARGS ...]    # one benchmark with its arguments: startup, 
 
 import sys
 
-from bench import censor_throughput, interception, national_scale, startup
+from bench import censor_throughput, interception, national_scale, packet_paths, startup
 
 BENCHMARKS = {
     "startup": startup.main,
     "interception": interception.main,
     "censor_throughput": censor_throughput.main,
     "national_scale": national_scale.main,
+    "packet_paths": packet_paths.main,
 }
 
 
