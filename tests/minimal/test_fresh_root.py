@@ -129,8 +129,14 @@ def test_kzlab_demo_on_a_minimal_root(root: Path) -> None:
     )  # fmt: skip
     finished = time.monotonic()
     out = proc.stdout + proc.stderr
+    # the demo's results and the whole output outlive the root, for a look after a failure
+    kept = REPO / "results" / "fresh_root" / time.strftime("%Y%m%d-%H%M%S")
+    kept.mkdir(parents=True)
+    if (root / "root/kzlab/results").is_dir():
+        shutil.copytree(root / "root/kzlab/results", kept, dirs_exist_ok=True)
+    (kept / "output.log").write_text(out)
     print(f"fresh root: debootstrap {bootstrapped - started:.0f} s, ./kzlab demo {finished - bootstrapped:.0f} s")
-    assert proc.returncode == 0, out[-6000:]
+    assert proc.returncode == 0, f"{out[-6000:]}\n(all of it in {kept})"
     assert "kzlab: installing make" in out
     assert f"kzlab: {DEMO}: every cell matched" in out, out[-6000:]
     (summary,) = (root / "root/kzlab/results" / DEMO).glob("*/summary.json")
