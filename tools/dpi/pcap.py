@@ -218,7 +218,8 @@ class Capture:
 
     def _pcapng_frames(self) -> Iterator[Frame]:
         self._file.seek(0)
-        order, interfaces = "<", []
+        order = "<"
+        interfaces: list[_Interface] = []
         while True:
             n = self.records + 1
             head = self._read(8)

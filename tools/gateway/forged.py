@@ -37,7 +37,7 @@ class ForgedContexts:
         with self.lock:
             future = self.futures.get(fp)
             mine = future is None
-            if mine:
+            if future is None:
                 future = self.futures[fp] = Future()
                 while len(self.futures) > self.limit:
                     self.futures.popitem(last=False)

@@ -155,6 +155,8 @@ class NationalCA:
     def load(cls, directory: Path, generation: Generation) -> NationalCA:
         def ca(stem: str) -> CertificateAuthority:
             key = serialization.load_pem_private_key((directory / f"{stem}.key").read_bytes(), None)
+            if not isinstance(key, rsa.RSAPrivateKey):  # create() makes RSA keys only
+                raise ValueError(f"{directory / stem}.key holds no RSA key but a {type(key).__name__}")
             return CertificateAuthority(key, x509.load_pem_x509_certificate((directory / f"{stem}.pem").read_bytes()))
 
         return cls(generation, ca("root"), ca("intermediate"))

@@ -101,7 +101,10 @@ def connect(ctx: ssl.SSLContext, address: str, port: int, sni: str, sessions: Se
     except (ValueError, TypeError) as exc:  # UnicodeError is a ValueError
         raw.close()
         return Upstream(None, None, False, f"SNI {sni!r} is no host name: {exc}")
-    sessions.put((address, port, sni), tls.session)
     der = tls.getpeercert(binary_form=True)
+    if der is None:  # only an anonymous suite gets through a handshake without one
+        tls.close()
+        return Upstream(None, None, False, "tls: the server sent no certificate")
+    sessions.put((address, port, sni), tls.session)
     tls.settimeout(None)
     return Upstream(tls, x509.load_der_x509_certificate(der), True)

@@ -201,17 +201,18 @@ class Browser:
         if self.profile is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="chromium-", dir=os.environ.get("KZLAB_RUN_DIR"))
             self.profile = self._tmp.name
-        prefs = Path(self.profile) / "Default" / "Preferences"
+        profile = Path(self.profile)
+        prefs = profile / "Default" / "Preferences"
         if not prefs.exists():
             prefs.parent.mkdir(parents=True, exist_ok=True)
             prefs.write_text(json.dumps(PREFERENCES))
         ctypes.CDLL(None).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         self._children_before = set(_process_tree().get(os.getpid(), []))
         try:
-            self._spawn()
+            self._spawn(profile)
             self.version = self.send("Browser.getVersion").get("product")
         except (BrowserError, TimeoutError) as exc:
-            log = Path(self.profile) / "chromium.log"
+            log = profile / "chromium.log"
             tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
             self.__exit__()
             raise BrowserError(f"Chromium did not start: {exc}\n{tail}") from exc
@@ -220,7 +221,7 @@ class Browser:
             raise
         return self
 
-    def _spawn(self) -> None:
+    def _spawn(self, profile: Path) -> None:
         cmd_r, self.wfd = os.pipe()  # Chromium reads commands on fd 3
         self.rfd, ans_w = os.pipe()  # and writes replies and events on fd 4
 
@@ -230,19 +231,19 @@ class Browser:
             os.dup2(b, 4)
             libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # dies with this probe
 
-        tmp = Path(self.profile) / "tmp"  # Chromium's temporary files (its singleton socket) stay in the run
+        tmp = profile / "tmp"  # Chromium's temporary files (its singleton socket) stay in the run
         tmp.mkdir(exist_ok=True)
         env = {**os.environ, "HOME": str(self.home), "TMPDIR": str(tmp)}
         libc = ctypes.CDLL(None)
         try:
-            with open(Path(self.profile) / "chromium.log", "ab") as log:
+            with open(profile / "chromium.log", "ab") as log:
                 self.proc = subprocess.Popen(
-                    [CHROMIUM, *FLAGS, f"--user-data-dir={self.profile}", "about:blank"],
+                    [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=log,
                     env=env,
-                    cwd=self.profile,
+                    cwd=profile,
                     start_new_session=True,  # its own process group, killed as one
                     preexec_fn=child_setup,
                     pass_fds=(3, 4),
