@@ -28,7 +28,7 @@ from tools.observe.timeline import parse_time, read_timeline, validate
 
 # Figure renders through the Agg canvas on savefig: no pyplot, no GUI backend, no global state.
 # key, label, line style: distinct markers and dashes keep coinciding lines apart.
-SIGNALS = (
+SIGNALS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("bgp", "BGP visibility", {"color": "tab:blue", "marker": "o", "ls": "-"}),
     ("probing", "Active probing", {"color": "tab:orange", "marker": "s", "ls": "--"}),
     ("inside", "Inside: working pairs", {"color": "tab:green", "marker": "^", "ls": "-."}),
@@ -41,6 +41,8 @@ OPERATORS_CAPTION = (
     "Per operator · inside: its clients' client-target pairs that work · "
     "active probing: its in-use addresses answering ICMP echo from outside"
 )
+# matplotlib's stubs type values as numbers only, though its unit converters take datetimes:
+# the calls given the times carry ignore[arg-type].
 X = list[dt.datetime] | list[int]
 
 
@@ -69,11 +71,11 @@ def _style(ax: Axes, xs: X, names: list[str], timed: bool, label_phases: bool) -
     ax.yaxis.set_major_formatter(PercentFormatter(100))
     ax.grid(alpha=0.3)
     if not timed:
-        ax.set_xticks(xs, names, rotation=30, ha="right", fontsize=8)
+        ax.set_xticks(range(len(xs)), names, rotation=30, ha="right", fontsize=8)  # untimed, xs are these indices
         return
     ax.xaxis.set_major_formatter(DateFormatter("%d %b\n%H:%M", tz=dt.UTC))
     for x in xs:
-        ax.axvline(x, color="grey", lw=0.5, ls=":")
+        ax.axvline(x, color="grey", lw=0.5, ls=":")  # type: ignore[arg-type]  # datetimes: see X
     if label_phases:
         top = ax.secondary_xaxis("top")
         top.set_xticks(date2num(xs), names, rotation=45, ha="left", fontsize=7)
@@ -83,7 +85,8 @@ def _connectivity(timeline: list[dict[str, Any]], xs: X, timed: bool, title: str
     fig = Figure(figsize=(11, 6), layout="constrained")
     ax = fig.subplots()
     for key, label, style in SIGNALS:
-        ax.plot(xs, [_percent(r.get(key)) for r in timeline], label=label, drawstyle=_drawstyle(timed), **style)
+        values = [_percent(r.get(key)) for r in timeline]
+        ax.plot(xs, values, label=label, drawstyle=_drawstyle(timed), **style)  # type: ignore[arg-type]  # see X
     _style(ax, xs, [r["phase"] for r in timeline], timed, label_phases=True)
     ax.set_xlabel("lab clock (UTC)" if timed else "phase")
     ax.set_ylabel("share")

@@ -102,9 +102,10 @@ def describe(cert_der: bytes) -> dict[str, Any]:
 
 
 def _chain(tls: ssl.SSLSocket, verified: bool) -> list[dict[str, Any]]:
-    obj = tls._sslobj
+    # Python 3.11 has the chains on the private _ssl object only (public from 3.13), untyped.
+    obj = tls._sslobj  # type: ignore[attr-defined]  # private, absent from the stubs
     chain = obj.get_verified_chain() if verified else obj.get_unverified_chain()
-    return [describe(c.public_bytes(ssl._ssl.ENCODING_DER)) for c in chain or []]
+    return [describe(c.public_bytes(ssl._ssl.ENCODING_DER)) for c in chain or []]  # type: ignore[attr-defined]
 
 
 def tls_handshake(
