@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from tools.basics.clock import parse_time
 from tools.censors.allowlist_access_network import AllowlistAccessNetwork
@@ -39,11 +39,17 @@ WRAPPABLE: dict[str, type[ShutdownCensor]] = {
     for c in (DropTrafficAtBorder, WithdrawRoutes, ShutdownAccessNetwork, AllowlistAccessNetwork, ThrottleAccessNetwork)
 }
 
-Window = tuple[dt.datetime, dt.datetime] | tuple[dt.time, dt.time]
+Moment = TypeVar("Moment", dt.datetime, dt.time)  # a window's bounds: moments or times of day
 
 
 def time_of_day(text: str) -> dt.time:
     return dt.datetime.strptime(text, "%H:%M").time()
+
+
+def in_window(at: Moment, start: Moment, end: Moment) -> bool:
+    """Whether ``at`` falls in [start, end), a window that wraps past midnight when it ends
+    before it starts."""
+    return start <= at < end if start < end else (at >= start or at < end)
 
 
 def lab_clock(now: dt.datetime | None) -> dt.datetime:
@@ -72,14 +78,17 @@ class AccessWindows(ShutdownCensor):
         if (self.params["open"] is None) == (self.params["daily_open"] is None):
             raise CensorError(f"censor {self.name!r}: open, daily_open: give exactly one")
         self.daily = self.params["daily_open"] is not None
-        key = "daily_open" if self.daily else "open"
-        self.windows = self._windows(key, self.params[key], time_of_day if self.daily else parse_time)
+        # The windows given, as moments (open) or as times of day (daily_open); the other list is empty.
+        self.windows = [] if self.daily else self._windows("open", self.params["open"], parse_time)
+        self.daily_windows = self._windows("daily_open", self.params["daily_open"], time_of_day) if self.daily else []
         self.at: Attachment | None = None
         self.closed = False  # whether the wrapped censor is attached now
 
-    def _windows(self, key: str, value: tuple[tuple[str, str], ...], parse: Callable[[str], Any]) -> list[Window]:
+    def _windows(
+        self, key: str, value: tuple[tuple[str, str], ...], parse: Callable[[str], Moment]
+    ) -> list[tuple[Moment, Moment]]:
         what = "HH:MM times of day (UTC)" if self.daily else "ISO-8601 moments"
-        out = []
+        out: list[tuple[Moment, Moment]] = []
         for pair in value:
             try:
                 start, end = (parse(t) for t in pair)
@@ -94,8 +103,10 @@ class AccessWindows(ShutdownCensor):
 
     def is_open(self, now: dt.datetime) -> bool:
         """Whether ``now`` (an aware datetime: the lab clock's) falls in an open window."""
-        at = now.astimezone(dt.UTC).time() if self.daily else now
-        return any(start <= at < end if start < end else (at >= start or at < end) for start, end in self.windows)
+        if self.daily:
+            at = now.astimezone(dt.UTC).time()
+            return any(in_window(at, start, end) for start, end in self.daily_windows)
+        return any(in_window(now, start, end) for start, end in self.windows)
 
     def attach(self, at: Attachment) -> None:
         now = lab_clock(at.now)

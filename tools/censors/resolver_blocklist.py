@@ -15,12 +15,13 @@ import signal
 import time
 from typing import Any, ClassVar
 
-from scapy.layers.inet import UDP
+from mininet.node import Node
 
 from tools.censors.base import Attachment, Censor, CensorError, Decision, Field
 from tools.censors.matching import LIST_FIELDS, DomainList
 from tools.censors.params import ADDRESS
-from tools.dpi.dns import first_question, udp_payload
+from tools.dpi.dns import first_question
+from tools.dpi.ipv4 import Packet
 from tools.services.dns import POLICY_OPTIONS, POLICY_ZONES
 
 ZONE = "rpz.kzlab"
@@ -66,32 +67,32 @@ class ResolverBlocklist(Censor):
             f'zone "{ZONE}" {{ type primary; file "{self.work}/rpz.zone"; allow-query {{ none; }}; }};\n'
         )
         (self.work / POLICY_OPTIONS).write_text(f'response-policy {{ zone "{ZONE}"; }};\n')
-        self._reload(expect_policy=True)
+        self._reload(at.host, expect_policy=True)
 
     def detach(self) -> None:
         if self.host is not None:
             for name in (POLICY_OPTIONS, POLICY_ZONES):
                 (self.work / name).write_text("")
-            self._reload(expect_policy=False)
+            self._reload(self.host, expect_policy=False)
             self.host = None
 
-    def _reload(self, expect_policy: bool) -> None:
+    def _reload(self, host: Node, expect_policy: bool) -> None:
         """SIGHUP named and wait until the policy is (or is no longer) in force."""
         os.kill(int((self.work / "named.pid").read_text().split()[0]), signal.SIGHUP)
-        server = self.host.cmd("awk '/listen-on /{gsub(/[{};]/,\"\"); print $2; exit}' " + f"{self.work}/named.conf")
+        server = host.cmd("awk '/listen-on /{gsub(/[{};]/,\"\"); print $2; exit}' " + f"{self.work}/named.conf")
         deadline = time.monotonic() + RELOAD_TIMEOUT
         while time.monotonic() < deadline:
-            out = self.host.cmd(f"dig +short +time=1 +tries=1 @{server.strip()} {SENTINEL} A")
+            out = host.cmd(f"dig +short +time=1 +tries=1 @{server.strip()} {SENTINEL} A")
             if (SENTINEL_ADDRESS in out) == expect_policy and "timed out" not in out:
                 return
             time.sleep(0.2)
-        raise RuntimeError(f"censor {self.name}: named on {self.host.name} did not reload its policy")
+        raise RuntimeError(f"censor {self.name}: named on {host.name} did not reload its policy")
 
-    def selects(self, ip: Any) -> bool:
-        return UDP in ip and ip[UDP].dport == 53
+    def selects(self, pkt: Packet) -> bool:
+        return pkt.udp and pkt.dport == 53
 
-    def decide(self, ip: Any, flows: dict[tuple, str]) -> Decision:
-        question = first_question(udp_payload(ip))
+    def decide(self, pkt: Packet, flows: dict[tuple, str]) -> Decision:
+        question = first_question(pkt.payload)
         if question is not None and self.listed.covers(question.name):
             name = question.name
             return Decision(note=f"resolver answers {self.params['address'] or 'NXDOMAIN'} for {name}")

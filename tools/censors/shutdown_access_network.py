@@ -35,5 +35,5 @@ class ShutdownAccessNetwork(CutLinks):
         if not (near or far):
             return None
         beyond = [address] if near else []  # the end away from the access side must be allowed
-        beyond += [model.primary_address(client)] if far else []
+        beyond += [str(model.primary_address(client))] if far else []
         return None if any(within(a, self.allow) for a in beyond) else "blocked"

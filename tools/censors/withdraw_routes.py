@@ -24,6 +24,8 @@ import re
 import time
 from typing import Any, ClassVar
 
+from mininet.node import Node
+
 from tools.censors.base import Attachment, Field
 from tools.censors.params import SOME_PREFIXES
 from tools.censors.shutdown import ShutdownCensor, networks, sides
@@ -74,10 +76,10 @@ class WithdrawRoutes(ShutdownCensor):
         if not self.protocols:
             raise RuntimeError(f"censor {self.name} on {at.host.name}: not a BGP router with providers")
         self.host, self.rundir = at.host, at.rundir
-        self.announced = {p: self._exported(p) for p in self.protocols}
+        self.announced = {p: self._exported(at.host, p) for p in self.protocols}
         bird.set_withdrawn(at.host, at.rundir, self.prefixes or [])
         try:
-            self._settle(dict.fromkeys(self.protocols, 0))
+            self._settle(at.host, dict.fromkeys(self.protocols, 0))
         except RuntimeError:
             bird.set_withdrawn(at.host, at.rundir, None)
             raise
@@ -86,28 +88,28 @@ class WithdrawRoutes(ShutdownCensor):
         if self.host is not None:
             bird.set_withdrawn(self.host, self.rundir, None)
             try:
-                self._settle(self.announced)
+                self._settle(self.host, self.announced)
             finally:
                 self.host = None
 
-    def _settle(self, wanted: dict[str, int]) -> None:
+    def _settle(self, host: Node, wanted: dict[str, int]) -> None:
         """Wait until BIRD has sent each provider what the new policy says: as many of the
         routes this censor withdraws exported to it (``show route exported``) as wanted."""
         deadline = time.monotonic() + SETTLE_TIMEOUT
         for protocol, count in wanted.items():
-            while (exported := self._exported(protocol)) != count:
+            while (exported := self._exported(host, protocol)) != count:
                 if time.monotonic() > deadline:
                     raise RuntimeError(
-                        f"censor {self.name} on {self.host.name}: BIRD exports {exported} of the routes to {protocol}, "
+                        f"censor {self.name} on {host.name}: BIRD exports {exported} of the routes to {protocol}, "
                         f"not {count}, {SETTLE_TIMEOUT:.0f} s after the change of policy"
                     )
                 time.sleep(0.1)
 
-    def _exported(self, protocol: str) -> int:
+    def _exported(self, host: Node, protocol: str) -> int:
         """How many of the routes this censor withdraws BIRD has exported to ``protocol``."""
         where = f"where net ~ [ {', '.join(f'{p}+' for p in self.prefixes)} ] " if self.prefixes else ""
-        out = bird.birdc(self.host, self.rundir, f"'show route {where}exported {protocol} count'")
+        out = bird.birdc(host, self.rundir, f"'show route {where}exported {protocol} count'")
         match = COUNT.search(out)
         if match is None:
-            raise RuntimeError(f"censor {self.name} on {self.host.name}: birdc show route: {out.strip()}")
+            raise RuntimeError(f"censor {self.name} on {host.name}: birdc show route: {out.strip()}")
         return int(match.group(1))
