@@ -41,7 +41,14 @@ class LabSession:
         self.topology, self.params = topology, topology_params
         self.run_: seal.Run | None = None
         self.proc: subprocess.Popen | None = None
-        self.rundir: Path | None = None
+        self._rundir: Path | None = None
+
+    @property
+    def rundir(self) -> Path:
+        """The run's directory, where the lab's files are (known once the lab is up)."""
+        if self._rundir is None:
+            raise LabSessionError("the lab session has no run directory: use it in a with block")
+        return self._rundir
 
     def __enter__(self) -> LabSession:
         self.run_ = seal.create()
@@ -58,7 +65,7 @@ class LabSession:
                 cwd=str(REPO),
             )
             ready = self._read()
-            self.rundir = Path(ready["rundir"])
+            self._rundir = Path(ready["rundir"])
             self.netns = self.run_.netns
             self.named_dir = self.run_.named_dir
         except BaseException:

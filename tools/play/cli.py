@@ -78,6 +78,8 @@ def _import(path: Path, package_name: str | None) -> ModuleType:
         if package_name:
             return importlib.import_module(package_name)
         spec = importlib.util.spec_from_file_location(f"kzlab_scenario_{path.stem}", path)
+        if spec is None or spec.loader is None:  # a file name Python imports nothing from
+            raise ImportError("not a Python source file (.py)")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return module

@@ -44,7 +44,7 @@ def country_prefixes(model: TopologyModel) -> dict[str, str]:
 def country_addresses(model: TopologyModel) -> dict[str, str]:
     """The addresses in use in the country (subscribers', servers') -> operator: the
     addresses an IODA-like sweep expects an answer from."""
-    out = {}
+    out: dict[str, str] = {}
     for node in model.nodes("subscriber", "server"):
         if model.graph.nodes[node].get("cc") != "KZ":
             continue

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from tools.basics.clock import DEFAULT_SECONDS_PER_HOUR, LabClock, parse_time
 from tools.basics.paths import REPO
@@ -41,6 +41,27 @@ from topologies.model import TopologyModel
 
 # The roots a probe reports as ``tls_mitm`` when a verified chain ends at one of them.
 INTERCEPTION_ROOTS = [g.root_name.rfc4514_string() for g in GENERATIONS.values()]
+
+
+class PhaseSeconds(TypedDict):
+    """Where a phase's time went: its steps, its probes, and the outside view if observed."""
+
+    steps: float
+    probes: float
+    outside_view: NotRequired[float]
+
+
+class PhaseSummary(TypedDict):
+    """One played phase, as summary.json holds it."""
+
+    name: str
+    at: str
+    time: str | None
+    matched: bool
+    seconds: PhaseSeconds
+    cells: list[dict[str, Any]]
+    dead_censors: NotRequired[dict[str, str]]  # censors whose process died, and why
+    outside: NotRequired[dict[str, Any]]  # the outside view (tools/play/observation.py)
 
 
 class Interrupted(Exception):
@@ -78,7 +99,9 @@ def run_probes(lab: Lab, targets: list[Target], clients: list[str], phase: Phase
     workdir = lab.rundir / "probes" / phase.name
     workdir.mkdir(parents=True, exist_ok=True)
     limit = PROBES_PER_CORE * (os.cpu_count() or 1)
-    waiting, running, records = list(clients), [], []
+    waiting = list(clients)
+    running: list[tuple[str, subprocess.Popen[bytes], Path]] = []
+    records: list[dict[str, Any]] = []
     while waiting or running:
         while waiting and len(running) < limit:
             client = waiting.pop(0)
@@ -102,13 +125,15 @@ def run_probes(lab: Lab, targets: list[Target], clients: list[str], phase: Phase
 
 def play(
     lab: Lab, scenario: Scenario, results: Path, seconds_per_hour: float = DEFAULT_SECONDS_PER_HOUR
-) -> tuple[list[dict[str, Any]], bool]:
+) -> tuple[list[PhaseSummary], bool]:
     """Play every phase (on the lab clock if the scenario is timed); returns the per-phase
     summaries and whether every cell matched its expectation (and, if the scenario
     predicts, the model's prediction)."""
     clients = scenario.client_list(lab.model)
     clock = LabClock(parse_time(scenario.phases[0].time), seconds_per_hour) if scenario.timed else None
-    phases, outside, all_ok = [], [], True
+    phases: list[PhaseSummary] = []
+    outside: list[dict[str, Any]] = []
+    all_ok = True
     with open(results / "measurements.jsonl", "w") as measurements:
         for phase in scenario.phases:
             if clock is not None:
@@ -138,17 +163,24 @@ def play(
                 print(f"kzlab: phase {phase.name}: censor {key} died: {why}", file=sys.stderr, flush=True)
             ok = all(c.match and c.as_predicted for c in cells) and not dead
             all_ok &= ok
-            summary = {"name": phase.name, "at": phase.at, "time": phase.time or None, "matched": ok}
+            seconds: PhaseSeconds = {"steps": probing - started, "probes": time.monotonic() - probing}
+            summary: PhaseSummary = {
+                "name": phase.name,
+                "at": phase.at,
+                "time": phase.time or None,
+                "matched": ok,
+                "seconds": seconds,
+                "cells": [c.as_dict() for c in cells],
+            }
             if dead:
                 summary["dead_censors"] = dead
-            summary["seconds"] = {"steps": probing - started, "probes": time.monotonic() - probing}
             if scenario.observe is not None:
                 observing = time.monotonic()
                 outside.append(observation.observe(lab, scenario.observe, phase, [c.as_dict() for c in cells]))
-                summary["seconds"]["outside_view"] = time.monotonic() - observing
+                seconds["outside_view"] = time.monotonic() - observing
                 print(observation.summary_line(outside[-1]), flush=True)
                 summary["outside"] = outside[-1]
-            phases.append(summary | {"cells": [c.as_dict() for c in cells]})
+            phases.append(summary)
     if outside:
         write_timeline(results / "timeline.json", outside)
         charts = draw(outside, results, f"{scenario.name}: {scenario.description}")
