@@ -50,7 +50,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -77,6 +77,29 @@ WRITE_OUT = (
 )
 CURL = f"curl -s -o /dev/null --max-time {MAX_TIME} --cacert /etc/ssl/certs/ca-certificates.crt -w '{WRITE_OUT}'"
 EXPECTED_ROOT = {"direct": "global", "passed": "global", "intercepted": "national"}
+
+
+class HandshakeRow(TypedDict):
+    """One row of the handshake table: summary() of the TLS handshakes (with the ratio of
+    its median against direct) and of the TCP connects."""
+
+    mode: str
+    url: str
+    tls: dict[str, Any]
+    tcp_connect: dict[str, Any]
+
+
+class BulkRow(TypedDict):
+    """One row of the bulk table: the downloads' MB/s and their ratio against direct."""
+
+    mode: str
+    url: str
+    n: int
+    ok: int
+    mbps_after_handshake: dict[str, Any]
+    mbps_whole_connection: dict[str, Any]
+    ratio_vs_direct: float
+    downloads: list[dict[str, Any]]
 
 
 def url(site: str, path: str = "/") -> str:
@@ -197,12 +220,14 @@ def concurrent(lab: LabSession, roots: Roots, hosts: list[str], mode: str, site:
     time.sleep(0.2)  # the device writes its log lines after the handshake; let the last land
     events = [json.loads(line)["event"] for line in _lines(surveillance)[len(log_before) :]]
     release_stragglers(go)
-    records, starts, ends = [], [], []
+    records: list[dict[str, Any]] = []
+    starts: list[float] = []
+    ends: list[float] = []
     for host in hosts:
         base = work / host
         done = base.with_suffix(".done")
         recs = parse(base.with_suffix(".out").read_text(), roots, mode) if done.exists() else []
-        rec = recs[0] if recs else {"ok": False, "as_expected": False, "root": None}
+        rec: dict[str, Any] = recs[0] if recs else {"ok": False, "as_expected": False, "root": None}
         rec["host"] = host
         if done.exists():
             s, e = (float(v) for v in done.read_text().split())
@@ -349,7 +374,7 @@ def report(raw: dict[str, Any], config: dict[str, Any]) -> tuple[dict[str, Any],
 
     print(f"\nTLS handshake (curl appconnect - connect), {CLIENT}, {connections} sequential connections per row")
     print(f"{'mode':<12} {'URL':<24} {'ok':>5} {'TCP p50':>9} {'TLS p50':>9} {'TLS p90':>9} {'vs direct':>9}")
-    handshake = {}
+    handshake: dict[str, HandshakeRow] = {}
     for label, mode, site, base in ROWS:
         recs = raw["handshake"][label]
         h, c = summary(recs, "handshake"), summary(recs, "connect")
@@ -369,7 +394,7 @@ def report(raw: dict[str, Any], config: dict[str, Any]) -> tuple[dict[str, Any],
 
     print(f"\nbulk download ({BULK_BYTES >> 20} MiB /bulk), {CLIENT}, {downloads} downloads per row; MB/s = 10^6 B/s")
     print(f"{'mode':<12} {'URL':<28} {'ok':>5} {'after TLS':>10} {'whole conn':>11} {'vs direct':>9}")
-    bulk = {}
+    bulk: dict[str, BulkRow] = {}
     for label, mode, site, base in ROWS:
         recs = raw["bulk"][label]
         good = [r for r in recs if r["ok"] and r["size"] == BULK_BYTES]

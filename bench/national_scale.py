@@ -203,7 +203,7 @@ def main(argv: list[str]) -> int:
                 f" (expected {c['expected']}{predicted})"
             )
     others = [r for r in rows if "per_cell_ratio" in r and r is not base]
-    if others:
+    if base is not None and others:  # ratios exist only against a baseline
         worst = max(others, key=lambda r: r["per_cell_ratio"])
         verdict = "linear or better" if worst["per_cell_ratio"] <= LINEAR else "worse than linear"
         print(

@@ -20,6 +20,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TypedDict
 
 from bench.results import write
 from tools.lab import seal
@@ -28,6 +29,26 @@ from topologies.model import TopologyModel
 
 SIZES = (8, 64, 256)
 GOAL = 1.5
+
+
+class Run(TypedDict):
+    """One sealed run's figures, in seconds."""
+
+    kind: str
+    n: int
+    ready: float
+    teardown: float
+
+
+class Row(TypedDict):
+    """One size: the bare and the lab run, and the lab's cost relative to bare Mininet."""
+
+    n: int
+    hosts: int
+    bare: Run
+    lab: Run
+    ready_ratio: float
+    teardown_ratio: float
 
 
 def lab_model(subscribers: int) -> TopologyModel:
@@ -60,7 +81,7 @@ def _inner(kind: str, n: int) -> None:
     print(json.dumps({"kind": kind, "n": n, "ready": ready, "stop_inside": time.monotonic() - t1}), flush=True)
 
 
-def measure(kind: str, n: int) -> dict[str, float]:
+def measure(kind: str, n: int) -> Run:
     """One sealed run of ``kind`` with ``n`` hosts; teardown includes the namespace."""
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"kzlab-bench-{os.getpid()}-{kind}-{n}.json"
     run = seal.create()
@@ -83,13 +104,13 @@ def main(argv: list[str]) -> int:
         _inner(argv[1], int(argv[2]))
         return 0
     sizes = [int(a) for a in argv] or list(SIZES)
-    rows = []
+    rows: list[Row] = []
     header = ("N", "hosts", "bare ready", "lab ready", "ratio", "bare down", "lab down", "ratio")
     print(" ".join(f"{h:>{w}}" for h, w in zip(header, (5, 6, 11, 10, 6, 10, 9, 6), strict=True)))
     for n in sizes:
         hosts = len(lab_model(n).nodes())
         bare, lab = measure("bare", hosts), measure("lab", n)
-        row = {
+        row: Row = {
             "n": n,
             "hosts": hosts,
             "bare": bare,
