@@ -15,14 +15,18 @@ from __future__ import annotations
 import shlex
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+from mininet.link import Intf, Link
 from mininet.net import Mininet
-from mininet.node import Host, Switch
+from mininet.node import Host, Node, Switch
 
 from topologies.model import CLIENT_ROLES, FORWARDING_ROLES, TopologyModel
 
 MOUNT_FAILED = "kzlab-mount-failed"  # what a device's shell prints for a bind mount that failed
+SHELLS_AT_ONCE = 16  # node shells started side by side: each mostly waits on its own start-up
 
 
 class BuildError(RuntimeError):
@@ -46,29 +50,88 @@ class KernelBridge(Switch):
         super().stop(deleteIntfs)
 
 
+class Device(Host):
+    """A lab device: Mininet's host (a shell in its own network and mount namespace) whose
+    interfaces, addresses and routes configure() sets in one batch, rather than Mininet's
+    one command per setting."""
+
+    def config(self, **_params: Any) -> dict[str, Any]:
+        return {}
+
+
+class DeviceIntf(Intf):
+    """An interface as Mininet knows it (name, address and MAC for the CLI and ``IP()``),
+    with nothing run: the kernel device comes from make_veths(), its address from
+    configure()."""
+
+    def config(self, ip: str | None = None, **_params: Any) -> dict[str, Any]:
+        if ip:
+            self.ip, _, prefix = ip.partition("/")
+            self.prefixLen = int(prefix)
+        return {}
+
+
+class VethLink(Link):
+    """A veth pair whose kernel devices make_veths() makes with every other pair at once."""
+
+    @classmethod
+    def makeIntfPair(cls, *_args: Any, **_kwargs: Any) -> None:  # noqa: N802 - Mininet's name
+        return None
+
+
+class LabNetwork(Mininet):
+    """Mininet whose nodes start side by side: each node's shell spends its start-up
+    waiting on its own processes (mnexec, bash), so one after the other is mostly waiting."""
+
+    def add_nodes(self, segments: list[str], devices: list[str]) -> None:
+        def make(name: str) -> Node:
+            if name in segments:
+                return self.switch(name, dpid=f"{segments.index(name) + 1:016x}", inNamespace=False)
+            return self.host(name)
+
+        with ThreadPoolExecutor(SHELLS_AT_ONCE) as pool:
+            nodes = dict(zip(segments + devices, pool.map(make, segments + devices), strict=True))
+        self.switches += [nodes[s] for s in segments]
+        self.hosts += [nodes[d] for d in devices]
+        self.nameToNode.update(nodes)
+
+
+def make_veths(net: Mininet) -> None:
+    """Every link's veth pair, each end made in its node's namespace, by one ``ip -batch``
+    (Mininet runs one command per pair and three more per interface)."""
+
+    def end(intf: Intf) -> str:
+        where = f" netns {intf.node.pid}" if intf.node.inNamespace else ""
+        return f"name {intf.name} address {intf.mac}{where}"
+
+    lines = [f"link add {end(link.intf1)} type veth peer {end(link.intf2)}" for link in net.links]
+    subprocess.run(["ip", "-batch", "-"], input="\n".join(lines) + "\n", text=True, check=True)
+
+
 def mininet_network(model: TopologyModel) -> Mininet:
-    """Mininet objects for the model: hosts, bridges and links, not yet started."""
+    """Mininet objects for the model, with their shells and veth pairs: hosts, bridges and
+    links, not yet configured or started."""
     Mininet.inited = True  # skip Mininet.init(): its fixLimits() writes host-wide sysctls
-    net = Mininet(
+    net = LabNetwork(
         topo=None,
         build=False,
         controller=None,
         switch=KernelBridge,
-        host=Host,
+        host=Device,
+        link=VethLink,
+        intf=DeviceIntf,
         autoSetMacs=False,
         autoStaticArp=False,
         waitConnected=False,
     )
-    for i, seg in enumerate(model.nodes("segment"), start=1):
-        net.addSwitch(seg, dpid=f"{i:016x}")
-    for node in model.nodes():
-        net.addHost(node, ip=None)
+    net.add_nodes(model.nodes("segment"), model.nodes())
     for a, b, edge in sorted(model.graph.edges(data=True), key=lambda e: (e[0], e[1])):
         params = {}
         for end, key in ((a, "params1"), (b, "params2")):
             if model.role(end) != "segment":
                 params[key] = {"ip": f"{edge['addrs'][end]}/{edge['subnet'].prefixlen}"}
         net.addLink(a, b, **params)
+    make_veths(net)
     return net
 
 
@@ -124,7 +187,10 @@ def configure(net: Mininet, model: TopologyModel, rundir: Path, bundle: bytes) -
         host = net.get(node)
         data = model.graph.nodes[node]
         home = host_files(model, node, rundir, bundle)
-        lines = [f"address add {a}/32 dev lo" for a in data["loopbacks"]]
+        intfs = host.intfList()
+        lines = [f"address add {i.ip}/{i.prefixLen} brd + dev {i.name}" for i in intfs if i.ip]
+        lines += [f"link set {name} up" for name in ["lo", *host.intfNames()]]
+        lines += [f"address add {a}/32 dev lo" for a in data["loopbacks"]]
         lines += [f"route add blackhole {p}" for p in data["prefixes"]]
         sysctls = {"net/ipv6/conf/all/disable_ipv6": 1, "net/ipv6/conf/default/disable_ipv6": 1}
         if data["role"] in FORWARDING_ROLES:
