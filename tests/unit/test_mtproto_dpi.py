@@ -19,7 +19,7 @@ from tools.censors.base import CensorError
 from tools.censors.block_traffic_for_mtproto import BlockTrafficForMTProto
 from tools.censors.offline import grade
 from tools.censors.registry import CENSORS
-from tools.dpi import mtproto_codec
+from tools.dpi import ipv4, mtproto_codec
 from tools.dpi.mtproto import MIN_ENTROPY, entropy, inspect
 from tools.probes import mtproto
 
@@ -127,8 +127,11 @@ def test_low_entropy_first_packets_are_not_mtproto(text: bytes) -> None:
 # -- the censor --------------------------------------------------------------------------------
 
 
-def segment(dst: str, dport: int, payload: bytes, sport: int = 40000) -> object:
-    return IP(src=CLIENT, dst=dst) / TCP(sport=sport, dport=dport, flags="PA", seq=1000, ack=1) / payload
+def segment(dst: str, dport: int, payload: bytes, sport: int = 40000) -> ipv4.Packet | None:
+    """A client's data segment as the engine hands it to a censor."""
+    return ipv4.parse(
+        bytes(IP(src=CLIENT, dst=dst) / TCP(sport=sport, dport=dport, flags="PA", seq=1000, ack=1) / payload)
+    )
 
 
 def test_decide_drops_or_resets_a_telegram_flow_and_passes_others() -> None:
@@ -139,7 +142,8 @@ def test_decide_drops_or_resets_a_telegram_flow_and_passes_others() -> None:
     reset = BlockTrafficForMTProto(action="reset").decide(segment(DC2, 80, mtproto.first_packet(), 40001), flows)
     (rst,) = reset.inject
     assert (reset.verdict, reset.flow) == ("drop", "block")
-    assert (rst[IP].src, rst[IP].dst, rst[TCP].flags, rst[TCP].seq) == (DC2, CLIENT, "RA", 1)
+    sent = IP(bytes(rst))  # the injected bytes, as the client receives them
+    assert (sent.src, sent.dst, sent[TCP].flags, sent[TCP].seq) == (DC2, CLIENT, "RA", 1)
     for payload in (client_hello("web.telegram.org"), POST):
         passed = BlockTrafficForMTProto().decide(segment(DC2, 443, payload, 40002), flows)
         assert (passed.verdict, passed.flow, passed.note) == ("accept", "pass", "")

@@ -311,10 +311,10 @@ class FragileReset(ResetTrafficForTLSSNI):
     """The real SNI censor, with the bug of raising on one kind of packet: what the guard
     around each packet is for."""
 
-    def decide(self, ip: Any, flows: dict[tuple, str]) -> Any:
-        if bytes(ip[TCP].payload).startswith(b"boom"):
+    def decide(self, pkt: Any, flows: dict[tuple, str]) -> Any:
+        if pkt.payload.startswith(b"boom"):
             raise struct.error("unpack requires a buffer of 4 bytes")
-        return super().decide(ip, flows)
+        return super().decide(pkt, flows)
 
 
 @pytest.mark.parametrize(("params", "verdict"), [({}, "accept"), ({"fail_closed": True}, "drop")])

@@ -16,6 +16,7 @@ from tools.censors.access_windows import AccessWindows
 from tools.censors.base import Attachment, CensorError
 from tools.censors.registry import CENSORS
 from tools.censors.shutdown import ShutdownCensor, interfaces_toward
+from tools.dpi import ipv4
 from topologies import kz_national
 from topologies.model import TopologyModel
 
@@ -293,7 +294,11 @@ def test_access_throttle_slows_every_flow_through_the_operator(model: Any) -> No
 
 def test_access_throttle_throttles_any_name_and_is_rebuilt_by_name() -> None:
     slow = censor("ThrottleAccessNetwork", delay_s=1.0, jitter_s=0)
-    hello = IP(src="37.99.1.1", dst="87.240.132.72") / TCP(sport=40001, dport=443, flags="PA") / client_hello("vk.com")
+    hello = ipv4.parse(
+        bytes(
+            IP(src="37.99.1.1", dst="87.240.132.72") / TCP(sport=40001, dport=443, flags="PA") / client_hello("vk.com")
+        )
+    )
     decision = slow.decide(hello, {})
     assert (decision.flow, decision.delay) == ("throttle", 1.0)
     assert censor("ThrottleTrafficForTLSSNI", domains=["facebook.com"]).decide(hello, {}).flow == "pass"

@@ -16,6 +16,7 @@ from tools.censors.offline import grade
 from tools.censors.queue import marks
 from tools.censors.registry import CENSORS
 from tools.censors.throttle_traffic_for_tls_sni import HOLD_FIELDS, ThrottleTrafficForTLSSNI
+from tools.dpi import ipv4
 from tools.play.spec import OUTCOME
 from tools.probes import web_connectivity as wc
 
@@ -27,7 +28,10 @@ def throttle(**params: Any) -> ThrottleTrafficForTLSSNI:
 
 
 def hello(dst: str, sni: str, sport: int) -> Any:
-    return IP(src=CLIENT, dst=dst) / TCP(sport=sport, dport=443, flags="PA", seq=101, ack=501) / client_hello(sni)
+    """A ClientHello segment as the engine hands it to a censor."""
+    return ipv4.parse(
+        bytes(IP(src=CLIENT, dst=dst) / TCP(sport=sport, dport=443, flags="PA", seq=101, ack=501) / client_hello(sni))
+    )
 
 
 def test_listed_flows_are_held_and_throttled_others_pass_at_once() -> None:

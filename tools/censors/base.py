@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from mininet.node import Node
 
 from tools.censors.params import CensorError, Field, check
+from tools.dpi.ipv4 import Built, Packet
 from topologies.model import TopologyModel
 
 __all__ = ["Attachment", "Censor", "CensorError", "Decision", "Field"]
@@ -48,7 +49,7 @@ class Decision:
     (``delay``; the engine keeps deciding other packets meanwhile)."""
 
     verdict: str = "accept"
-    inject: list[Any] = field(default_factory=list)
+    inject: list[Built] = field(default_factory=list)
     flow: str | None = None
     note: str = ""
     delay: float = 0.0
@@ -95,10 +96,10 @@ class Censor(ABC):
         """The lab clock moved to ``now`` (a censor that follows a schedule acts on it)."""
         return None
 
-    def selects(self, ip: Any) -> bool:
+    def selects(self, pkt: Packet) -> bool:
         """Whether this packet reaches the censor's Python logic at all."""
         return False
 
-    def decide(self, ip: Any, flows: dict[tuple, str]) -> Decision:
-        """The censor's decision on one selected packet (scapy IP)."""
+    def decide(self, pkt: Packet, flows: dict[tuple, str]) -> Decision:
+        """The censor's decision on one selected packet (read from its bytes: tools/dpi/ipv4.py)."""
         return Decision()

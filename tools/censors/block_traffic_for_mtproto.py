@@ -29,13 +29,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from scapy.layers.inet import TCP
-
 from tools.censors.base import Decision, Field
 from tools.censors.params import BOOLEAN, choice, ports
 from tools.censors.queue import QueueCensor
 from tools.censors.reset_traffic_for_tls_sni import resets
-from tools.censors.tls_sni import flow_key
+from tools.dpi.ipv4 import Packet
 from tools.dpi.mtproto import inspect
 from tools.dpi.mtproto_codec import INIT_SIZE
 
@@ -76,19 +74,18 @@ class BlockTrafficForMTProto(QueueCensor):
             f"--connbytes-dir original --connbytes-mode packets -m length --length {MIN_LENGTH}:65535"
         ]
 
-    def selects(self, ip: Any) -> bool:
+    def selects(self, pkt: Packet) -> bool:
         """The offline twin of the kernel selection: the client's third packet, if it is long enough."""
-        if TCP not in ip or ip[TCP].dport not in self.ports:
+        if not pkt.tcp or pkt.dport not in self.ports:
             return False
-        key = flow_key(ip)
-        self._sent[key] = self._sent.get(key, 0) + 1
-        return self._sent[key] == FIRST_DATA_PACKET and len(ip) >= MIN_LENGTH
+        self._sent[pkt.key] = self._sent.get(pkt.key, 0) + 1
+        return self._sent[pkt.key] == FIRST_DATA_PACKET and pkt.length >= MIN_LENGTH
 
-    def decide(self, ip: Any, flows: dict[tuple, str]) -> Decision:
-        seen = inspect(bytes(ip[TCP].payload))
+    def decide(self, pkt: Packet, flows: dict[tuple, str]) -> Decision:
+        seen = inspect(pkt.payload)
         if not seen.matched or (self.require_tag and seen.tag is None):
-            flows[flow_key(ip)] = "pass"
+            flows[pkt.key] = "pass"
             return Decision(flow="pass")
-        flows[flow_key(ip)] = "block"
-        injected = resets(ip, both=False) if self.action == "reset" else []
+        flows[pkt.key] = "block"
+        injected = resets(pkt, both=False) if self.action == "reset" else []
         return Decision("drop", injected, flow="block", note=f"{self.action}: {seen.reason}")

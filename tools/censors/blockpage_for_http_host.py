@@ -10,14 +10,13 @@ DPISpoofBlockpageForString.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
-from scapy.layers.inet import IP, TCP
+from typing import ClassVar
 
 from tools.censors.base import Decision, Field
 from tools.censors.matching import LIST_FIELDS
 from tools.censors.queue import QueueCensor
-from tools.censors.tls_sni import domains, flow_key, selects_first_data
+from tools.censors.tls_sni import domains, selects_first_data
+from tools.dpi.ipv4 import ACK, FIN, PSH, RST, Packet, tcp_segment
 
 PAGE = (
     b"<!doctype html><html><head><title>Access restricted</title></head><body><h1>Access to this "
@@ -48,24 +47,21 @@ class BlockpageForHTTPHost(QueueCensor):
     def selection(self) -> list[str]:
         return ["-p tcp --dport 80 -m length --length 81:65535"]
 
-    def selects(self, ip: Any) -> bool:
-        return selects_first_data(ip, 80)
+    def selects(self, pkt: Packet) -> bool:
+        return selects_first_data(pkt, 80)
 
-    def decide(self, ip: Any, flows: dict[tuple, str]) -> Decision:
-        host = request_host(bytes(ip[TCP].payload))
+    def decide(self, pkt: Packet, flows: dict[tuple, str]) -> Decision:
+        host = request_host(pkt.payload)
         if not domains(self.params).covers(host):
-            flows[flow_key(ip)] = "pass"
+            flows[pkt.key] = "pass"
             return Decision(flow="pass")
-        flows[flow_key(ip)] = "block"
-        tcp = ip[TCP]
-        ack = (tcp.seq + len(tcp.payload)) & 0xFFFFFFFF
+        flows[pkt.key] = "block"
+        ack = pkt.seq + len(pkt.payload)
         response = (
             b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(PAGE)
         ) + PAGE
-        to_client = (
-            IP(src=ip.dst, dst=ip.src)
-            / TCP(sport=tcp.dport, dport=tcp.sport, flags="FPA", seq=tcp.ack, ack=ack)
-            / response
+        to_client = tcp_segment(
+            pkt.dst, pkt.dport, pkt.src, pkt.sport, pkt.ack, ack, FIN | PSH | ACK, response, window=8192
         )
-        to_server = IP(src=ip.src, dst=ip.dst) / TCP(sport=tcp.sport, dport=tcp.dport, flags="R", seq=tcp.seq)
+        to_server = tcp_segment(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.seq, 0, RST)
         return Decision("drop", [to_client, to_server], flow="block", note=f"block page: Host {host}")

@@ -14,11 +14,12 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, ClassVar
 
-from scapy.layers.inet import TCP, UDP
-
 from tools.censors.base import Attachment, Decision, Field
 from tools.censors.params import SOME_PREFIXES, choice, ports
 from tools.censors.shutdown import NftCensor, address_set, networks
+from tools.dpi.ipv4 import PROTO_TCP, PROTO_UDP, Packet
+
+PROTOCOLS = {"tcp": PROTO_TCP, "udp": PROTO_UDP}
 
 
 class DropTrafficForServerEndpoint(NftCensor):
@@ -51,16 +52,15 @@ class DropTrafficForServerEndpoint(NftCensor):
             + "}\n"
         )
 
-    def selects(self, ip: Any) -> bool:
+    def selects(self, pkt: Packet) -> bool:
         return True
 
-    def decide(self, ip: Any, flows: dict[tuple, str]) -> Decision:
-        address = ipaddress.IPv4Address(ip.dst)
+    def decide(self, pkt: Packet, flows: dict[tuple, str]) -> Decision:
+        address = ipaddress.IPv4Address(pkt.dst)
         if not any(address in net for net in self.networks):
             return Decision()
-        layer = ip[TCP] if TCP in ip else ip.getlayer(UDP)
-        if self.protocol != "all" and (layer is None or layer.name.lower() != self.protocol):
+        if self.protocol != "all" and pkt.proto != PROTOCOLS[self.protocol]:
             return Decision()
-        if self.ports and (layer is None or layer.dport not in self.ports):
+        if self.ports and (not (pkt.tcp or pkt.udp) or pkt.dport not in self.ports):
             return Decision()
-        return Decision("drop", note=f"drop: {ip.dst}")
+        return Decision("drop", note=f"drop: {pkt.dst}")

@@ -9,12 +9,13 @@ ooni/netem's DPIDropTrafficForTLSSNI.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from tools.censors.base import Decision, Field
 from tools.censors.matching import LIST_FIELDS
 from tools.censors.queue import QueueCensor
 from tools.censors.tls_sni import FIRST_DATA, selects_first_data, sni_decision
+from tools.dpi.ipv4 import Packet
 
 
 class DropTrafficForTLSSNI(QueueCensor):
@@ -26,8 +27,10 @@ class DropTrafficForTLSSNI(QueueCensor):
     def selection(self) -> list[str]:
         return [FIRST_DATA]
 
-    def selects(self, ip: Any) -> bool:
-        return selects_first_data(ip, 443)
+    def selects(self, pkt: Packet) -> bool:
+        return selects_first_data(pkt, 443)
 
-    def decide(self, ip: Any, flows: dict[tuple, str]) -> Decision:
-        return sni_decision(ip, flows, self.params, lambda sni: Decision("drop", flow="block", note=f"drop: SNI {sni}"))
+    def decide(self, pkt: Packet, flows: dict[tuple, str]) -> Decision:
+        return sni_decision(
+            pkt, flows, self.params, lambda sni: Decision("drop", flow="block", note=f"drop: SNI {sni}")
+        )

@@ -33,10 +33,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from netfilterqueue import NetfilterQueue
-from scapy.layers.inet import IP
 
 from tools.censors.base import Decision
 from tools.censors.queue import QueueCensor
+from tools.dpi import ipv4
 from tools.dpi.inject import Injector
 
 
@@ -84,27 +84,32 @@ class Engine:
         self.censor, self.index, self.log, self.injector = censor, index, log, injector
         self.failure_verdict = "drop" if censor.params["fail_closed"] else "accept"
         self.errors = PacketErrors()
+        self.unreadable = 0  # packets the kernel selected that are no whole IPv4 packet
         self.flows: dict[tuple, str] = _Forgetful()
         self.held: list[tuple[float, int, Any, Decision]] = []  # (due, order, packet, decision)
         self.order = itertools.count()
 
     def handle(self, pkt: Any) -> None:
-        payload = b""
+        payload, packet = b"", None
         try:
             payload = pkt.get_payload()
-            ip = IP(payload)
-            decision = self.censor.decide(ip, self.flows)
+            packet = ipv4.parse(payload)
+            if packet is None:  # selected by the kernel, but no whole IPv4 packet: it cannot be read
+                self.unreadable += 1
+                decision = Decision(self.failure_verdict, note="failure verdict: unreadable packet")
+            else:
+                decision = self.censor.decide(packet, self.flows)
             for extra in decision.inject:
                 self.injector.send(extra)
         except Exception as exc:  # noqa: BLE001 - one packet never stops the censor
             kind = self.errors.record(exc, payload)
-            decision, ip = Decision(self.failure_verdict, note=f"failure verdict: {kind}"), None
+            decision = Decision(self.failure_verdict, note=f"failure verdict: {kind}")
         if decision.delay > 0:
             heapq.heappush(self.held, (time.monotonic() + decision.delay, next(self.order), pkt, decision))
         else:
             self.verdict(pkt, decision, payload)
         if decision.note:
-            self.write(decision, ip)
+            self.write(decision, packet)
 
     def verdict(self, pkt: Any, decision: Decision, payload: bytes = b"") -> None:
         try:
@@ -120,14 +125,14 @@ class Engine:
         except Exception as exc:  # noqa: BLE001 - the kernel refused this verdict: that packet's loss only
             self.errors.record(exc, payload)
 
-    def write(self, decision: Decision, ip: Any) -> None:
+    def write(self, decision: Decision, packet: ipv4.Packet | None) -> None:
         record = {
             "time": round(time.time(), 3),
             "verdict": decision.verdict,
             "flow": decision.flow,
             "note": decision.note,
-            "src": ip.src if ip else None,
-            "dst": ip.dst if ip else None,
+            "src": packet.src if packet else None,
+            "dst": packet.dst if packet else None,
             "injected": len(decision.inject),
             **({"delay": round(decision.delay, 3)} if decision.delay else {}),
         }
@@ -162,6 +167,8 @@ def serve(censor: QueueCensor, index: int, log_path: Path, stop: threading.Event
         finally:
             engine.release_due(everything=True)  # nothing stays held when the censor stops
             queue.unbind()
+            if engine.unreadable:
+                print(f"engine: unreadable packets given the failure verdict: {engine.unreadable}", file=sys.stderr)
             if engine.errors.counts:
                 counts = dict(engine.errors.counts)
                 print(f"engine: packets given the failure verdict: {counts}", file=sys.stderr, flush=True)

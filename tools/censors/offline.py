@@ -26,18 +26,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
-import struct
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet import IP
 
 from tools.censors.base import Censor, CensorError, Decision
 from tools.censors.registry import CENSORS
+from tools.dpi import ipv4
 from tools.dpi.pcap import Capture, CaptureError, Frame
 
 MAX_FLOWS = 65_536  # decided flows remembered at once, like a small conntrack table
@@ -60,24 +59,6 @@ class FlowTable(dict):
         super().__setitem__(key, value)
 
 
-def flow_of(ip: Any) -> tuple:
-    layer = ip[TCP] if TCP in ip else ip.getlayer(UDP)
-    ports = (layer.sport, layer.dport) if layer is not None else (0, 0)
-    return (ip.src, ports[0], ip.dst, ports[1])
-
-
-def tcp_flow(raw: bytes) -> tuple | None:
-    """``flow_of`` a plain TCP packet read from its bytes, None for any other (which scapy
-    reads): a decided flow's packets need no dissection, as its marks spare the kernel's."""
-    if len(raw) < 20 or raw[0] >> 4 != 4 or raw[9] != 6 or int.from_bytes(raw[6:8]) & 0x1FFF:
-        return None
-    start = (raw[0] & 0x0F) * 4
-    if start < 20 or len(raw) < start + 4 or int.from_bytes(raw[2:4]) < start + 4:
-        return None
-    sport, dport = struct.unpack_from(">HH", raw, start)
-    return (socket.inet_ntoa(raw[12:16]), sport, socket.inet_ntoa(raw[16:20]), dport)
-
-
 def failure_verdict(censor: Censor) -> str:
     """What the live censor does with a packet it fails on: fail open unless fail_closed."""
     return "drop" if censor.params.get("fail_closed") else "accept"
@@ -92,18 +73,17 @@ def grade(censor: Censor, packets: Iterable[Any], flows: FlowTable | None = None
     for n, pkt in enumerate(packets, start=1):
         flow = None
         try:
-            flow = tcp_flow(pkt.ip) if isinstance(pkt, Frame) and pkt.ip is not None else None
-            if flow not in flows:  # not a packet of a decided flow: scapy reads it
-                ip = (IP(pkt.ip) if pkt.ip is not None else None) if isinstance(pkt, Frame) else pkt.getlayer(IP)
-                if ip is None:
-                    continue
-                flow = flow_of(ip)
+            raw = pkt.ip if isinstance(pkt, Frame) else (bytes(pkt[IP]) if IP in pkt else None)
+            packet = ipv4.parse(raw) if raw else None
+            if packet is None:  # no whole IPv4 packet: live, the kernel would not select it either
+                continue
+            flow = packet.key
             decided = flows.get(flow)
             if decided is not None:
                 past = {"throttle": "throttled"}.get(decided, f"{decided}ed")
                 decision = Decision("drop" if decided == "block" else "accept", note=f"flow {past} earlier")
-            elif censor.selects(ip):
-                decision = censor.decide(ip, flows)
+            elif censor.selects(packet):
+                decision = censor.decide(packet, flows)
             else:
                 continue
             failed = False

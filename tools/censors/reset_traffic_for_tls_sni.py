@@ -12,27 +12,21 @@ lab offers for Facebook and Telegram in 2018-2022, whose exact mechanism is unco
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
-from scapy.layers.inet import IP, TCP
+from typing import ClassVar
 
 from tools.censors.base import Decision, Field
 from tools.censors.matching import LIST_FIELDS
 from tools.censors.params import BOOLEAN, choice
 from tools.censors.queue import QueueCensor
 from tools.censors.tls_sni import FIRST_DATA, selects_first_data, sni_decision
+from tools.dpi.ipv4 import ACK, RST, Built, Packet, tcp_segment
 
 
-def resets(ip: Any, both: bool) -> list[Any]:
+def resets(pkt: Packet, both: bool) -> list[Built]:
     """RSTs that look as if each end sent them: to the client from the server's address."""
-    tcp = ip[TCP]
-    payload_len = len(tcp.payload)
-    out = [
-        IP(src=ip.dst, dst=ip.src)
-        / TCP(sport=tcp.dport, dport=tcp.sport, flags="RA", seq=tcp.ack, ack=(tcp.seq + payload_len) & 0xFFFFFFFF)
-    ]
+    out = [tcp_segment(pkt.dst, pkt.dport, pkt.src, pkt.sport, pkt.ack, pkt.seq + len(pkt.payload), RST | ACK)]
     if both:
-        out.append(IP(src=ip.src, dst=ip.dst) / TCP(sport=tcp.sport, dport=tcp.dport, flags="R", seq=tcp.seq))
+        out.append(tcp_segment(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.seq, 0, RST))
     return out
 
 
@@ -55,14 +49,14 @@ class ResetTrafficForTLSSNI(QueueCensor):
     def selection(self) -> list[str]:
         return [FIRST_DATA]
 
-    def selects(self, ip: Any) -> bool:
-        return selects_first_data(ip, 443)
+    def selects(self, pkt: Packet) -> bool:
+        return selects_first_data(pkt, 443)
 
-    def decide(self, ip: Any, flows: dict[tuple, str]) -> Decision:
-        return sni_decision(ip, flows, self.params, lambda sni: self._reset(ip, sni))
+    def decide(self, pkt: Packet, flows: dict[tuple, str]) -> Decision:
+        return sni_decision(pkt, flows, self.params, lambda sni: self._reset(pkt, sni))
 
-    def _reset(self, ip: Any, sni: str) -> Decision:
-        rsts = resets(ip, self.params["direction"] == "both")
+    def _reset(self, pkt: Packet, sni: str) -> Decision:
+        rsts = resets(pkt, self.params["direction"] == "both")
         if self.params["tap"]:  # on-path tap: it sees a copy, cannot drop, only races with RSTs
             return Decision("accept", rsts, flow="pass", note=f"reset (tap): SNI {sni}")
         return Decision("drop", rsts, flow="block", note=f"reset: SNI {sni}")

@@ -12,17 +12,15 @@ section 3, unconfirmed); as ooni/netem's DPISpoofDNSResponse and the GFW's injec
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
-from scapy.layers.inet import IP, UDP
-from scapy.packet import Raw
+from typing import ClassVar
 
 from tools.censors.base import Decision, Field
 from tools.censors.matching import LIST_FIELDS
 from tools.censors.params import ADDRESS
 from tools.censors.queue import QueueCensor
 from tools.censors.tls_sni import domains
-from tools.dpi.dns import TYPE_A, first_question, forged_answer, udp_payload
+from tools.dpi.dns import TYPE_A, first_question, forged_answer
+from tools.dpi.ipv4 import Packet, udp_datagram
 
 # An unassigned address in another company's block (Twitter's; the GFW's forged answers
 # point at such addresses): routed, then silently dropped, so connections time out.
@@ -40,15 +38,15 @@ class SpoofDNSResponse(QueueCensor):
     def selection(self) -> list[str]:
         return ["-p udp --dport 53"]
 
-    def selects(self, ip: Any) -> bool:
-        return UDP in ip and ip[UDP].dport == 53
+    def selects(self, pkt: Packet) -> bool:
+        return pkt.udp and pkt.dport == 53
 
-    def decide(self, ip: Any, flows: dict[tuple, str]) -> Decision:
-        question = first_question(udp_payload(ip))
+    def decide(self, pkt: Packet, flows: dict[tuple, str]) -> Decision:
+        question = first_question(pkt.payload)
         if question is None or question.qtype != TYPE_A or not domains(self.params).covers(question.name):
             return Decision()
         # The answer repeats the first question only (as resolvers answer): one that
         # copied 25 questions would not fit in a packet (issue 9, item 3).
         answer = forged_answer(question, self.params["address"])
-        forged = IP(src=ip.dst, dst=ip.src) / UDP(sport=53, dport=ip[UDP].sport) / Raw(answer)
+        forged = udp_datagram(pkt.dst, 53, pkt.src, pkt.sport, answer)
         return Decision("accept", [forged], note=f"spoofed {question.name}")

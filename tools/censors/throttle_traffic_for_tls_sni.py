@@ -32,7 +32,8 @@ from tools.censors.base import Attachment, Decision, Field
 from tools.censors.matching import LIST_FIELDS
 from tools.censors.params import RATE, number
 from tools.censors.queue import QueueCensor, marks
-from tools.censors.tls_sni import FIRST_DATA, domains, first_segment_sni, flow_key, selects_first_data
+from tools.censors.tls_sni import FIRST_DATA, domains, first_segment_sni, selects_first_data
+from tools.dpi.ipv4 import Packet
 
 UNITS = {"bit": 1, "kbit": 1_000, "mbit": 1_000_000, "gbit": 1_000_000_000, "bps": 8, "kbps": 8_000, "mbps": 8_000_000}
 HOLD_FIELDS = {
@@ -65,21 +66,21 @@ class ThrottleTrafficForTLSSNI(QueueCensor):
     def selection(self) -> list[str]:
         return [FIRST_DATA]
 
-    def selects(self, ip: Any) -> bool:
-        return selects_first_data(ip, 443)
+    def selects(self, pkt: Packet) -> bool:
+        return selects_first_data(pkt, 443)
 
     def throttles(self, sni: str | None) -> bool:
         """Whether the flow whose ClientHello names ``sni`` is slowed: a listed name."""
         return self.domains.covers(sni)
 
-    def decide(self, ip: Any, flows: dict[tuple, str]) -> Decision:
-        key, now = flow_key(ip), time.monotonic()
+    def decide(self, pkt: Packet, flows: dict[tuple, str]) -> Decision:
+        key, now = pkt.key, time.monotonic()
         if self.holding.get(key, 0.0) > now:
             return Decision("drop")  # a retransmission: the held ClientHello goes on later
         self.holding.pop(key, None)
         if len(self.holding) > 4096:  # forget flows let go long ago
             self.holding = {k: t for k, t in self.holding.items() if t > now}
-        _, sni = first_segment_sni(ip)
+        _, sni = first_segment_sni(pkt)
         if not self.throttles(sni):
             flows[key] = "pass"
             return Decision(flow="pass")

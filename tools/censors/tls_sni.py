@@ -6,45 +6,40 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from scapy.layers.inet import TCP
-
 from tools.censors.base import Decision
 from tools.censors.matching import DomainList
+from tools.dpi.ipv4 import Packet
 from tools.dpi.tls import parse_client_hello
 
 FIRST_DATA = "-p tcp --dport 443 -m length --length 81:65535"  # segments with data, not bare ACKs
 
 
-def first_segment_sni(ip: Any) -> tuple[bool, str | None]:
+def first_segment_sni(pkt: Packet) -> tuple[bool, str | None]:
     """(is a TLS ClientHello, its SNI) from one segment, as a single-packet DPI reads it:
     a ClientHello split over several segments shows no SNI here."""
-    hello = parse_client_hello(bytes(ip[TCP].payload))
+    hello = parse_client_hello(pkt.payload)
     return hello.is_tls, hello.sni if hello.complete else None
 
 
-def selects_first_data(ip: Any, port: int, flows: dict[tuple, str] | None = None) -> bool:
+def selects_first_data(pkt: Packet, port: int, flows: dict[tuple, str] | None = None) -> bool:
     """The offline twin of the kernel selection: a data segment to ``port`` of an undecided flow."""
-    if TCP not in ip or ip[TCP].dport != port or len(ip) <= 80:
+    if not pkt.tcp or pkt.dport != port or pkt.length <= 80:
         return False
-    return flows is None or flow_key(ip) not in flows
+    return flows is None or pkt.key not in flows
 
 
 def sni_decision(
-    ip: Any, flows: dict[tuple, str], params: dict[str, Any], listed: Callable[[str], Decision]
+    pkt: Packet, flows: dict[tuple, str], params: dict[str, Any], listed: Callable[[str], Decision]
 ) -> Decision:
     """The SNI censors' shared step: an unlisted (or unreadable) SNI passes the flow for
     good; a listed one gets ``listed(sni)``, recorded as the flow's fate."""
-    _, sni = first_segment_sni(ip)
-    if not domains(params).covers(sni):
-        flows[flow_key(ip)] = "pass"
+    _, sni = first_segment_sni(pkt)
+    if sni is None or not domains(params).covers(sni):
+        flows[pkt.key] = "pass"
         return Decision(flow="pass")
     decision = listed(sni)
-    flows[flow_key(ip)] = decision.flow or "pass"
+    flows[pkt.key] = decision.flow or "pass"
     return decision
-
-
-def flow_key(ip: Any) -> tuple:
-    return (ip.src, ip[TCP].sport, ip.dst, ip[TCP].dport)
 
 
 def domains(params: dict[str, Any]) -> DomainList:

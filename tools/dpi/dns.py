@@ -12,9 +12,6 @@ from __future__ import annotations
 import ipaddress
 import struct
 from dataclasses import dataclass
-from typing import Any
-
-from scapy.layers.inet import UDP
 
 HEADER = struct.Struct("!HHHHHH")  # id, flags, qdcount, ancount, nscount, arcount
 QR, OPCODE, RD = 0x8000, 0x7800, 0x0100
@@ -58,14 +55,6 @@ def first_question(payload: bytes) -> Question | None:
     qtype, qclass = struct.unpack_from("!HH", payload, pos)
     name = b".".join(labels).decode("ascii", "replace").lower()
     return Question(ident, flags, name, qtype, qclass, payload[HEADER.size : pos + 4])
-
-
-def udp_payload(ip: Any) -> bytes:
-    """A scapy packet's UDP payload as it came off the wire (scapy's own DNS layer, put
-    back together, may raise on a malformed one), or as built."""
-    layer = ip[UDP].payload
-    original = getattr(layer, "original", None)
-    return original if original else bytes(layer)
 
 
 def forged_answer(question: Question, address: str, ttl: int = 300) -> bytes:

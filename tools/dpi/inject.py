@@ -2,7 +2,8 @@
 
 scapy's ``send()`` opens and closes a socket per call (tens of milliseconds each); a
 censor that injects on its decision path keeps one raw IP socket instead and hands it
-the packets scapy built.
+the packets it built (tools/dpi/ipv4.py's builders, or scapy's: anything with ``dst``
+whose bytes are a whole IPv4 packet).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ class Injector:
         self.lock = threading.Lock()
 
     def send(self, packet: Any) -> None:
-        """Send a scapy IP packet as built (its source address may be anyone's)."""
+        """Send an IPv4 packet as built (its source address may be anyone's)."""
         with self.lock:
             self.sock.sendto(bytes(packet), (packet.dst, 0))
 

@@ -39,7 +39,8 @@ class Options:
 
 @dataclass(frozen=True, slots=True)
 class Packet:
-    """One IPv4 packet carrying TCP or UDP (``proto``); the TCP fields are 0 for UDP."""
+    """One IPv4 packet; ports are 0 unless it carries TCP or UDP (``proto``), the other TCP
+    fields 0 unless TCP. ``payload``: the transport's payload (the IP payload for others)."""
 
     src: str
     dst: str
@@ -64,7 +65,7 @@ class Packet:
 
     @property
     def key(self) -> tuple[str, int, str, int]:
-        """The flow as the client sends it: (client, client port, server, server port)."""
+        """The flow as its sender sees it: (source, source port, destination, destination port)."""
         return (self.src, self.sport, self.dst, self.dport)
 
     @property
@@ -73,40 +74,30 @@ class Packet:
 
 
 def parse(data: bytes) -> Packet | None:
-    """An IPv4 packet carrying TCP or UDP from its bytes, or None for anything else or
-    anything malformed."""
+    """An unfragmented IPv4 packet from its bytes (TCP and UDP read too; ports 0 for other
+    protocols), or None for anything else or anything malformed."""
     if len(data) < _IP.size:
         return None
     ver_ihl, _, total, _, frag, _, proto, _, src, dst = _IP.unpack_from(data)
     ihl = (ver_ihl & 0x0F) * 4
-    if ver_ihl >> 4 != 4 or ihl < _IP.size or proto not in (PROTO_TCP, PROTO_UDP) or frag & 0x3FFF:
-        return None  # not IPv4 TCP/UDP, or a fragment (a DPI reads only whole first packets)
+    if ver_ihl >> 4 != 4 or ihl < _IP.size or frag & 0x3FFF or not ihl <= total <= len(data):
+        return None  # not IPv4, a fragment (a DPI reads only whole packets), or lengths that lie
+    src_text, dst_text = socket.inet_ntoa(src), socket.inet_ntoa(dst)
     if proto == PROTO_UDP:
-        if not ihl + _UDP.size <= total <= len(data):
-            return None  # a total length that lies about the bytes that came
+        if ihl + _UDP.size > total:
+            return None
         sport, dport, _, _ = _UDP.unpack_from(data, ihl)
-        src_text, dst_text = socket.inet_ntoa(src), socket.inet_ntoa(dst)
         return Packet(src_text, dst_text, proto, total, sport, dport, 0, 0, 0, 0, b"", data[ihl + _UDP.size : total])
-    if not ihl + _TCP.size <= total <= len(data):
+    if proto != PROTO_TCP:
+        return Packet(src_text, dst_text, proto, total, 0, 0, 0, 0, 0, 0, b"", data[ihl:total])
+    if ihl + _TCP.size > total:
         return None
     sport, dport, seq, ack, offset, flags, window, _, _ = _TCP.unpack_from(data, ihl)
     doff = (offset >> 4) * 4
     if doff < _TCP.size or ihl + doff > total:
         return None
-    return Packet(
-        socket.inet_ntoa(src),
-        socket.inet_ntoa(dst),
-        proto,
-        total,
-        sport,
-        dport,
-        seq,
-        ack,
-        flags,
-        window,
-        data[ihl + _TCP.size : ihl + doff],
-        data[ihl + doff : total],
-    )
+    options, payload = data[ihl + _TCP.size : ihl + doff], data[ihl + doff : total]
+    return Packet(src_text, dst_text, proto, total, sport, dport, seq, ack, flags, window, options, payload)
 
 
 def tcp_options(raw: bytes) -> Options:
