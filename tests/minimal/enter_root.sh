@@ -25,6 +25,7 @@ mount --bind "$root" "$root" &&
   mount -t sysfs sysfs "$root/sys" &&
   mount --rbind /dev "$root/dev" &&
   mount -t tmpfs -o mode=0755 tmpfs "$root/run" || exit 2
+echo "enter_root: PID namespace $(readlink "$root/proc/1/ns/pid")"
 
 # pivot_root(".", "."): the old root lands on top of the new one and is detached at once.
 unshare --mount -- bash -c 'cd "$1" && pivot_root . . && umount -l . && shift && exec "$@"' \

@@ -69,15 +69,15 @@ def host_mounts_under(path: Path) -> list[str]:
     return [p for p in points if p == str(path) or p.startswith(f"{path}/")]
 
 
-def host_processes_in(path: Path) -> list[str]:
-    """Host processes whose root directory is inside path (chrooted there)."""
+def processes_in(pid_namespace: str) -> list[str]:
+    """Host processes in a PID namespace ("pid:[4026532...]"); its descendants die with it."""
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            if Path(os.readlink(proc / "root")).is_relative_to(path):
+            if os.readlink(proc / "ns" / "pid") == pid_namespace:
                 found.append(proc.name)
         except OSError:
-            continue  # gone, or not ours to read
+            continue  # gone
     return found
 
 
@@ -143,5 +143,6 @@ def test_kzlab_demo_on_a_minimal_root(root: Path) -> None:
     cells = json.loads(summary.read_text())["cells"]
     assert cells and all(c["match"] for c in cells)
     assert "enter_root: exit 0; left: nothing" in out.splitlines(), out[-3000:]
+    (namespace,) = re.findall(r"^enter_root: PID namespace (pid:\[\d+\])$", out, re.MULTILINE)
+    assert not processes_in(namespace)
     assert not host_mounts_under(root)
-    assert not host_processes_in(root)
