@@ -12,6 +12,7 @@ import datetime as dt
 import signal
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,8 +22,10 @@ from mininet.node import Node
 from tools.censors.base import Attachment, Censor
 from tools.censors.queue import MAX_ATTACHED
 from tools.lab.services import STARTERS
-from tools.services.base import Readiness, ServiceContext
+from tools.services import readiness
+from tools.services.base import ServiceContext
 from tools.services.pki import CertificateAuthority, pem
+from tools.services.readiness import Readiness
 from topologies.build import BuildError, configure, mininet_network
 from topologies.model import TopologyModel
 
@@ -55,41 +58,41 @@ class Lab:
         t0 = time.monotonic()
         web_ca = CertificateAuthority.new_root()
         (self.rundir / "global-root.pem").write_bytes(pem(web_ca.cert))
-        self.net = mininet_network(self.model)
-        self.net.build()
-        self.net.start()  # brings up the bridges
-        try:
-            configure(self.net, self.model, self.rundir, pem(web_ca.cert))
-        except BuildError as exc:  # a failed bind mount, say: one line, the run stops
-            raise LabError(str(exc)) from None
-        self.timings["network"] = time.monotonic() - t0
-        self.ctx = ServiceContext(self.model, self.net, self.rundir, self.named_dir, web_ca)
-        checks: list[Readiness] = []
-        for node, service in self.model.services():
-            if service.kind not in STARTERS:
-                raise LabError(f"node {node}: no implementation for service {service.kind!r}")
-            checks += STARTERS[service.kind](self.ctx, node, service)
+        self.ctx = ServiceContext(self.model, None, self.rundir, self.named_dir, web_ca)
+        # The services' files (certificates, configurations) are written while the
+        # network is built: that mostly waits on the nodes' shells.
+        with ThreadPoolExecutor(1) as pool:
+            planned = pool.submit(self._plan_services, self.ctx)
+            self.net = mininet_network(self.model)
+            self.net.build()
+            self.net.start()  # brings up the bridges
+            try:
+                configure(self.net, self.model, self.rundir, pem(web_ca.cert))
+            except BuildError as exc:  # a failed bind mount, say: one line, the run stops
+                raise LabError(str(exc)) from None
+            self.timings["network"] = time.monotonic() - t0
+            checks = planned.result()
+        self.ctx.launch(self.net)
         self.wait_ready(checks)
         self.timings["ready"] = time.monotonic() - t0
         return self
 
+    def _plan_services(self, ctx: ServiceContext) -> list[Readiness]:
+        """Every service's files and processes (started later by ctx.launch), and its checks."""
+        checks: list[Readiness] = []
+        for node, service in self.model.services():
+            if service.kind not in STARTERS:
+                raise LabError(f"node {node}: no implementation for service {service.kind!r}")
+            checks += STARTERS[service.kind](ctx, node, service)
+        return checks
+
     def wait_ready(self, checks: list[Readiness], timeout: float = READY_TIMEOUT) -> None:
-        """Poll every check inside its node, in parallel, until all pass or time runs out."""
-        procs = [
-            (
-                c,
-                self.host(c.node).popen(
-                    ["timeout", str(timeout), "bash", "-c", f"until {c.command}; do sleep 0.05; done"],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                ),
-            )
-            for c in checks
-        ]
-        failed = [c for c, p in procs if p.wait() != 0]
+        """Wait until every check passes inside its node (tools/services/readiness.py)."""
+        pids = {node: self.host(node).pid for node in {c.node for c in checks}}
+        failed = readiness.wait(checks, pids, timeout)
         if failed:
-            c = failed[0]
-            raise LabError(f"service not ready after {timeout:.0f}s: {c.what} on {c.node} (see {self.rundir}/logs)")
+            c, why = failed[0]
+            raise LabError(f"service not ready: {c.what} on {c.node}: {why} (see {self.rundir}/logs)")
 
     def attach(self, key: str, censor: Censor, node: str) -> None:
         workdir = self.rundir / "censors" / key

@@ -6,7 +6,8 @@ from __future__ import annotations
 from tools.gateway.national_ca import ca_dir
 from tools.routing import bird
 from tools.services import control_helper, dns, web
-from tools.services.base import Readiness, ServiceContext, StartFunction, tcp_ready
+from tools.services.base import ServiceContext, StartFunction
+from tools.services.readiness import Readiness, tcp_ready
 from topologies.model import Service
 
 

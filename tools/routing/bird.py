@@ -23,10 +23,12 @@ from pathlib import Path
 
 from mininet.node import Node
 
-from tools.services.base import Readiness, ServiceContext
+from tools.services.base import ServiceContext
+from tools.services.readiness import KernelRoutes, Readiness
 from topologies.model import Service, TopologyModel
 
 RELATIONS = {"own": 0, "customer": 1, "peer": 2, "provider": 3, "ibgp": 4}
+RTPROT_BIRD = 12  # the routes BIRD puts in the kernel carry this protocol number
 TIMERS = "hold time 6; keepalive time 2; connect retry time 1; error wait time 1, 4;"
 
 
@@ -131,7 +133,7 @@ def start(ctx: ServiceContext, node: str, service: Service) -> list[Readiness]:
     sock = control_socket(ctx.rundir, node)
     ctx.spawn(node, "bird", ["bird", "-f", "-c", str(conf), "-s", str(sock), "-P", str(work / "bird.pid")])
     count = expected_routes(ctx.model, node)
-    return [Readiness(node, f"BGP ({count} routes)", f"[ $(ip -4 route show proto bird | wc -l) -ge {count} ]")]
+    return [Readiness(node, f"BGP ({count} routes)", KernelRoutes(RTPROT_BIRD, count))]
 
 
 def birdc(host: Node, rundir: Path, command: str) -> str:

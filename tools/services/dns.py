@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tools.services.base import Readiness, ServiceContext, dns_ready
+from tools.services.base import ServiceContext
+from tools.services.readiness import Readiness, dns_ready
 from topologies.model import Service, TopologyModel
 
 PROBE_NAME = "facebook.com"  # a name every resolver must resolve to be ready

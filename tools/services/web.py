@@ -13,7 +13,8 @@ from collections import defaultdict
 from html import escape
 from pathlib import Path
 
-from tools.services.base import Readiness, ServiceContext, tcp_ready
+from tools.services.base import ServiceContext
+from tools.services.readiness import Readiness, tcp_ready
 from topologies.internet import Site
 from topologies.model import Service
 
