@@ -35,5 +35,10 @@ clean:
 bench: setup
 	$(PY) -m bench
 
+# Style (ruff), the layers importing one way (import-linter contract in pyproject.toml),
+# and types (mypy).
 lint: setup
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	.venv/bin/lint-imports
+	$(PY) -m mypy
