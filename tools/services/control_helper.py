@@ -20,7 +20,6 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
-from tools.probes import netx
 from tools.services.http import run_forever, serve
 
 PORT = 8080  # not 80: a walled-garden subscriber's port 80 goes to the portal
@@ -29,6 +28,10 @@ MAX_REQUEST = 64 * 1024
 
 def control_measurement(url: str, endpoints: list[str], resolver: str) -> dict[str, Any]:
     """The uncensored view of ``url`` and ``endpoints`` from where this helper runs."""
+    # Imported at the first request, not at start: the probes' network library (DNS,
+    # TLS, x509) is most of this helper's start-up, and the lab waits for it to listen.
+    from tools.probes import netx
+
     host = urlsplit(url).hostname or ""
     dns = netx.resolve(host, resolver)
     port = urlsplit(url).port or (443 if url.startswith("https:") else 80)
