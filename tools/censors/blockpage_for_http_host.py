@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 from tools.censors.base import Decision, Field
-from tools.censors.matching import LIST_FIELDS
+from tools.censors.matching import LIST_FIELDS, ListsNames
 from tools.censors.queue import QueueCensor
-from tools.censors.tls_sni import domains, selects_first_data
+from tools.censors.tls_sni import selects_first_data
 from tools.dpi.ipv4 import ACK, FIN, PSH, RST, Packet, tcp_segment
 
 PAGE = (
@@ -38,7 +38,7 @@ def request_host(payload: bytes) -> str | None:
     return None
 
 
-class BlockpageForHTTPHost(QueueCensor):
+class BlockpageForHTTPHost(ListsNames, QueueCensor):
     fields: ClassVar[dict[str, Field]] = QueueCensor.fields | LIST_FIELDS
     models = "kazakhstan.md section 3 (block pages for plain HTTP; mechanism unconfirmed)"
     probe_sees = 'web_connectivity on http:// URLs: blocking "http-diff" (status/title/body differ)'
@@ -52,7 +52,7 @@ class BlockpageForHTTPHost(QueueCensor):
 
     def decide(self, pkt: Packet, flows: dict[tuple, str]) -> Decision:
         host = request_host(pkt.payload)
-        if not domains(self.params).covers(host):
+        if not self.listed.covers(host):
             flows[pkt.key] = "pass"
             return Decision(flow="pass")
         flows[pkt.key] = "block"

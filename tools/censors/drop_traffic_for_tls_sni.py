@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import ClassVar
 
 from tools.censors.base import Decision, Field
-from tools.censors.matching import LIST_FIELDS
+from tools.censors.matching import LIST_FIELDS, ListsNames
 from tools.censors.queue import QueueCensor
 from tools.censors.tls_sni import FIRST_DATA, selects_first_data, sni_decision
 from tools.dpi.ipv4 import Packet
 
 
-class DropTrafficForTLSSNI(QueueCensor):
+class DropTrafficForTLSSNI(ListsNames, QueueCensor):
     fields: ClassVar[dict[str, Field]] = QueueCensor.fields | LIST_FIELDS
     models = "kazakhstan.md section 3 (OONI 2023-24: timeout after the ClientHello)"
     probe_sees = 'web_connectivity: blocking "http-failure", generic_timeout_error at tls_handshake'
@@ -32,5 +32,5 @@ class DropTrafficForTLSSNI(QueueCensor):
 
     def decide(self, pkt: Packet, flows: dict[tuple, str]) -> Decision:
         return sni_decision(
-            pkt, flows, self.params, lambda sni: Decision("drop", flow="block", note=f"drop: SNI {sni}")
+            pkt, flows, self.listed, lambda sni: Decision("drop", flow="block", note=f"drop: SNI {sni}")
         )

@@ -93,7 +93,7 @@ class Engine:
         payload, packet = b"", None
         try:
             payload = pkt.get_payload()
-            packet = ipv4.parse(payload)
+            packet = ipv4.parse(payload, partial=True)
             if packet is None:  # selected by the kernel, but no whole IPv4 packet: it cannot be read
                 self.unreadable += 1
                 decision = Decision(self.failure_verdict, note="failure verdict: unreadable packet")
@@ -157,7 +157,7 @@ def serve(censor: QueueCensor, index: int, log_path: Path, stop: threading.Event
     with open(log_path, "a") as log:
         engine = Engine(censor, index, log, Injector())
         queue = NetfilterQueue()
-        queue.bind(100 + index, engine.handle, max_len=4096)
+        queue.bind(100 + index, engine.handle, max_len=ipv4.QUEUE_LENGTH, sock_len=ipv4.QUEUE_SOCKET_BYTES)
         fd = queue.get_fd()
         try:
             while not stop.is_set():

@@ -8,7 +8,9 @@ resolver's usually cover subdomains too.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
 
 from tools.censors.params import BOOLEAN, DOMAINS, Field
 
@@ -42,3 +44,14 @@ class DomainList:
             parts = name.split(".")
             return any(".".join(parts[i:]) in self.names for i in range(1, len(parts)))
         return False
+
+
+class ListsNames:
+    """For a censor with LIST_FIELDS: its list, built once (a decision must not rebuild,
+    or even hash, 1,000 names per packet)."""
+
+    params: dict[str, Any]
+
+    @functools.cached_property
+    def listed(self) -> DomainList:
+        return DomainList.of(self.params.get("domains", ()), self.params.get("subdomains", True))

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from tools.censors.base import Decision, Field
-from tools.censors.matching import LIST_FIELDS
+from tools.censors.matching import LIST_FIELDS, ListsNames
 from tools.censors.params import BOOLEAN, choice
 from tools.censors.queue import QueueCensor
 from tools.censors.tls_sni import FIRST_DATA, selects_first_data, sni_decision
@@ -30,7 +30,7 @@ def resets(pkt: Packet, both: bool) -> list[Built]:
     return out
 
 
-class ResetTrafficForTLSSNI(QueueCensor):
+class ResetTrafficForTLSSNI(ListsNames, QueueCensor):
     fields: ClassVar[dict[str, Field]] = (
         QueueCensor.fields
         | LIST_FIELDS
@@ -53,7 +53,7 @@ class ResetTrafficForTLSSNI(QueueCensor):
         return selects_first_data(pkt, 443)
 
     def decide(self, pkt: Packet, flows: dict[tuple, str]) -> Decision:
-        return sni_decision(pkt, flows, self.params, lambda sni: self._reset(pkt, sni))
+        return sni_decision(pkt, flows, self.listed, lambda sni: self._reset(pkt, sni))
 
     def _reset(self, pkt: Packet, sni: str) -> Decision:
         rsts = resets(pkt, self.params["direction"] == "both")

@@ -15,10 +15,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 from tools.censors.base import Decision, Field
-from tools.censors.matching import LIST_FIELDS
+from tools.censors.matching import LIST_FIELDS, ListsNames
 from tools.censors.params import ADDRESS
 from tools.censors.queue import QueueCensor
-from tools.censors.tls_sni import domains
 from tools.dpi.dns import TYPE_A, first_question, forged_answer
 from tools.dpi.ipv4 import Packet, udp_datagram
 
@@ -27,7 +26,7 @@ from tools.dpi.ipv4 import Packet, udp_datagram
 BOGUS = "104.244.46.244"
 
 
-class SpoofDNSResponse(QueueCensor):
+class SpoofDNSResponse(ListsNames, QueueCensor):
     fields: ClassVar[dict[str, Field]] = (
         QueueCensor.fields | LIST_FIELDS | {"address": Field(ADDRESS, "the forged answer's address", BOGUS)}
     )
@@ -43,7 +42,7 @@ class SpoofDNSResponse(QueueCensor):
 
     def decide(self, pkt: Packet, flows: dict[tuple, str]) -> Decision:
         question = first_question(pkt.payload)
-        if question is None or question.qtype != TYPE_A or not domains(self.params).covers(question.name):
+        if question is None or question.qtype != TYPE_A or not self.listed.covers(question.name):
             return Decision()
         # The answer repeats the first question only (as resolvers answer): one that
         # copied 25 questions would not fit in a packet (issue 9, item 3).

@@ -29,10 +29,10 @@ import time
 from typing import Any, ClassVar
 
 from tools.censors.base import Attachment, Decision, Field
-from tools.censors.matching import LIST_FIELDS
+from tools.censors.matching import LIST_FIELDS, ListsNames
 from tools.censors.params import RATE, number
 from tools.censors.queue import QueueCensor, marks
-from tools.censors.tls_sni import FIRST_DATA, domains, first_segment_sni, selects_first_data
+from tools.censors.tls_sni import FIRST_DATA, first_segment_sni, selects_first_data
 from tools.dpi.ipv4 import Packet
 
 UNITS = {"bit": 1, "kbit": 1_000, "mbit": 1_000_000, "gbit": 1_000_000_000, "bps": 8, "kbps": 8_000, "mbps": 8_000_000}
@@ -49,7 +49,7 @@ def tc_bits(rate: str) -> int:
     return int(float(amount) * UNITS[unit])
 
 
-class ThrottleTrafficForTLSSNI(QueueCensor):
+class ThrottleTrafficForTLSSNI(ListsNames, QueueCensor):
     fields: ClassVar[dict[str, Field]] = QueueCensor.fields | LIST_FIELDS | HOLD_FIELDS
     models = "kazakhstan.md section 3 (OONI: azattyq.org throttled by SNI 2022-09-27..2023-04; 2018 evenings, assumed)"
     probe_sees = "web_connectivity: accessible, TLS handshake over 2 s (lab outcome throttled)"
@@ -57,7 +57,6 @@ class ThrottleTrafficForTLSSNI(QueueCensor):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.domains = domains(self.params)
         self.delay_s, self.jitter_s, self.rate = (self.params[k] for k in ("delay_s", "jitter_s", "rate"))
         self.holding: dict[tuple, float] = {}  # flow -> when its held ClientHello is let go (live)
 
@@ -71,7 +70,7 @@ class ThrottleTrafficForTLSSNI(QueueCensor):
 
     def throttles(self, sni: str | None) -> bool:
         """Whether the flow whose ClientHello names ``sni`` is slowed: a listed name."""
-        return self.domains.covers(sni)
+        return self.listed.covers(sni)
 
     def decide(self, pkt: Packet, flows: dict[tuple, str]) -> Decision:
         key, now = pkt.key, time.monotonic()

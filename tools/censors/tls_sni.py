@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from typing import Any
 
 from tools.censors.base import Decision
 from tools.censors.matching import DomainList
@@ -29,25 +27,14 @@ def selects_first_data(pkt: Packet, port: int, flows: dict[tuple, str] | None = 
 
 
 def sni_decision(
-    pkt: Packet, flows: dict[tuple, str], params: dict[str, Any], listed: Callable[[str], Decision]
+    pkt: Packet, flows: dict[tuple, str], names: DomainList, listed: Callable[[str], Decision]
 ) -> Decision:
     """The SNI censors' shared step: an unlisted (or unreadable) SNI passes the flow for
     good; a listed one gets ``listed(sni)``, recorded as the flow's fate."""
     _, sni = first_segment_sni(pkt)
-    if sni is None or not domains(params).covers(sni):
+    if sni is None or not names.covers(sni):
         flows[pkt.key] = "pass"
         return Decision(flow="pass")
     decision = listed(sni)
     flows[pkt.key] = decision.flow or "pass"
     return decision
-
-
-def domains(params: dict[str, Any]) -> DomainList:
-    """The censor's list (LIST_FIELDS, checked), built once per list: a decision must not
-    rebuild 1,000 names."""
-    return _domain_list(params.get("domains", ()), params.get("subdomains", True))
-
-
-@functools.lru_cache(maxsize=64)
-def _domain_list(names: tuple[str, ...], subdomains: bool) -> DomainList:
-    return DomainList.of(names, subdomains)

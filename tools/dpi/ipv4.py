@@ -24,6 +24,11 @@ MAX_WSCALE = 14  # RFC 7323 2.3: a larger shift is used as 14
 _IP = struct.Struct("!BBHHHBBH4s4s")
 _TCP = struct.Struct("!HHIIBBHHH")
 _UDP = struct.Struct("!HHHH")
+# What an NFQUEUE reader gets of a packet at most (netfilterqueue's copy range: a 4 KiB
+# buffer less its metadata); the kernel's receive buffer is sized for a full queue of them.
+COPY_BYTES = 4016
+QUEUE_LENGTH = 4096
+QUEUE_SOCKET_BYTES = QUEUE_LENGTH * (COPY_BYTES + 800)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,30 +78,38 @@ class Packet:
         return (self.dst, self.dport, self.src, self.sport)
 
 
-def parse(data: bytes) -> Packet | None:
+def parse(data: bytes, partial: bool = False) -> Packet | None:
     """An unfragmented IPv4 packet from its bytes (TCP and UDP read too; ports 0 for other
-    protocols), or None for anything else or anything malformed."""
+    protocols), or None for anything else or anything malformed. ``partial``: ``data`` may
+    be a copy cut short (NFQUEUE copies at most COPY_BYTES of a packet); the payload is then
+    what was copied, as a DPI box that reads a packet's first kilobytes sees it."""
     if len(data) < _IP.size:
         return None
     ver_ihl, _, total, _, frag, _, proto, _, src, dst = _IP.unpack_from(data)
     ihl = (ver_ihl & 0x0F) * 4
-    if ver_ihl >> 4 != 4 or ihl < _IP.size or frag & 0x3FFF or not ihl <= total <= len(data):
-        return None  # not IPv4, a fragment (a DPI reads only whole packets), or lengths that lie
+    if ver_ihl >> 4 != 4 or ihl < _IP.size or frag & 0x3FFF or total < ihl:
+        return None  # not IPv4, or a fragment (a DPI reads only whole packets)
+    if total <= len(data):
+        end = total
+    elif partial and len(data) >= COPY_BYTES:
+        end = len(data)  # the copy is all there is
+    else:
+        return None  # a total length that lies about the bytes that came
     src_text, dst_text = socket.inet_ntoa(src), socket.inet_ntoa(dst)
     if proto == PROTO_UDP:
-        if ihl + _UDP.size > total:
+        if ihl + _UDP.size > end:
             return None
         sport, dport, _, _ = _UDP.unpack_from(data, ihl)
-        return Packet(src_text, dst_text, proto, total, sport, dport, 0, 0, 0, 0, b"", data[ihl + _UDP.size : total])
+        return Packet(src_text, dst_text, proto, total, sport, dport, 0, 0, 0, 0, b"", data[ihl + _UDP.size : end])
     if proto != PROTO_TCP:
-        return Packet(src_text, dst_text, proto, total, 0, 0, 0, 0, 0, 0, b"", data[ihl:total])
-    if ihl + _TCP.size > total:
+        return Packet(src_text, dst_text, proto, total, 0, 0, 0, 0, 0, 0, b"", data[ihl:end])
+    if ihl + _TCP.size > end:
         return None
     sport, dport, seq, ack, offset, flags, window, _, _ = _TCP.unpack_from(data, ihl)
     doff = (offset >> 4) * 4
-    if doff < _TCP.size or ihl + doff > total:
+    if doff < _TCP.size or ihl + doff > end:
         return None
-    options, payload = data[ihl + _TCP.size : ihl + doff], data[ihl + doff : total]
+    options, payload = data[ihl + _TCP.size : ihl + doff], data[ihl + doff : end]
     return Packet(src_text, dst_text, proto, total, sport, dport, seq, ack, flags, window, options, payload)
 
 

@@ -338,7 +338,7 @@ class Interceptor:
     def run(self, stop: threading.Event) -> None:
         self.injector = Injector()
         queue = NetfilterQueue()
-        queue.bind(self.config.queue, self.on_packet, max_len=4096)
+        queue.bind(self.config.queue, self.on_packet, max_len=ipv4.QUEUE_LENGTH, sock_len=ipv4.QUEUE_SOCKET_BYTES)
         fd = queue.get_fd()
         try:
             while not stop.is_set():
