@@ -12,8 +12,8 @@ write the machine's own files.
 
 from __future__ import annotations
 
-import shlex
-import shutil
+import ipaddress
+import os
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,10 +23,11 @@ from mininet.link import Intf, Link
 from mininet.net import Mininet
 from mininet.node import Host, Node, Switch
 
+from topologies import kernel
 from topologies.model import CLIENT_ROLES, FORWARDING_ROLES, TopologyModel
 
-MOUNT_FAILED = "kzlab-mount-failed"  # what a device's shell prints for a bind mount that failed
 SHELLS_AT_ONCE = 16  # node shells started side by side: each mostly waits on its own start-up
+DEVICES_AT_ONCE = 8  # devices set up side by side (files, then the kernel: each mostly waits)
 
 
 class BuildError(RuntimeError):
@@ -37,13 +38,21 @@ class KernelBridge(Switch):
     """A segment as a plain Linux bridge made with iproute2 (no STP, no controller).
 
     Bridges live in the run's outer namespace, where the lab process itself runs, so
-    one ``ip -batch`` from here sets up a bridge and all its ports at once."""
+    one ``ip -batch`` from here sets up every bridge and all their ports at once."""
 
     def start(self, _controllers: list) -> None:
-        lines = [f"link add name {self.name} type bridge forward_delay 0 stp_state 0"]
-        lines += [f"link set {i.name} master {self.name} up" for i in self.intfList() if i.name != "lo"]
-        lines.append(f"link set {self.name} up")
+        """Nothing yet: batchStartup() makes every bridge at once."""
+
+    @classmethod
+    def batchStartup(cls, switches: tuple[KernelBridge, ...]) -> tuple[KernelBridge, ...]:  # noqa: N802 - Mininet's name
+        """Every bridge and its ports, by one ``ip -batch``."""
+        lines = []
+        for bridge in switches:
+            lines.append(f"link add name {bridge.name} type bridge forward_delay 0 stp_state 0")
+            lines += [f"link set {i.name} master {bridge.name} up" for i in bridge.intfList() if i.name != "lo"]
+            lines.append(f"link set {bridge.name} up")
         subprocess.run(["ip", "-batch", "-"], input="\n".join(lines) + "\n", text=True, check=True)
+        return switches
 
     def stop(self, deleteIntfs: bool = True) -> None:  # noqa: N803 - Mininet's signature
         subprocess.run(["ip", "link", "delete", self.name], capture_output=True)
@@ -151,12 +160,17 @@ def nss_template(rundir: Path, bundle: bytes) -> Path:
 
 def host_files(model: TopologyModel, node: str, rundir: Path, bundle: bytes) -> Path:
     """The node's own resolv.conf and CA bundle under ``rundir/hosts/<node>``, and for a
-    client its own NSS database in its home."""
+    client its own NSS database in its home (a copy of nss_template())."""
     home = rundir / "hosts" / node
-    (home / "certs").mkdir(parents=True, exist_ok=True)
-    (home / "home").mkdir(exist_ok=True)
+    for path in (home, home / "certs", home / "home"):
+        path.mkdir(exist_ok=True)
     if model.role(node) in CLIENT_ROLES:
-        shutil.copytree(nss_template(rundir, bundle), home / "home" / ".pki" / "nssdb")
+        template = nss_template(rundir, bundle)
+        nssdb = home / "home" / ".pki" / "nssdb"
+        nssdb.parent.mkdir()
+        nssdb.mkdir()
+        for source in template.iterdir():
+            _write(nssdb / source.name, source.read_bytes(), source.stat().st_mode)
     resolver = model.graph.nodes[node].get("resolver")
     lines = [f"nameserver {resolver}"] if resolver else []
     (home / "resolv.conf").write_text("\n".join(lines + ["options timeout:2 attempts:1", ""]))
@@ -164,54 +178,79 @@ def host_files(model: TopologyModel, node: str, rundir: Path, bundle: bytes) -> 
     return home
 
 
-def private_mounts(home: Path) -> str:
-    """Shell commands that bind the device's own files from ``home`` over the machine's,
-    each checked: a failed one prints a MOUNT_FAILED line naming the mount and why."""
-    commands = []
-    for source, target in ((home / "resolv.conf", "/etc/resolv.conf"), (home / "certs", "/etc/ssl/certs")):
-        bind = f"mount --bind {shlex.quote(str(source))} {target}"
-        commands.append(f'why=$({bind} 2>&1) || echo "{MOUNT_FAILED} {target} from {source} failed: $why"')
-    return "; ".join(commands)
+def _write(path: Path, data: bytes, mode: int) -> None:
+    """A new file with ``mode`` (an NSS database stays private to root, as certutil made it)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode & 0o777)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+PRIVATE_FILES = (("resolv.conf", "/etc/resolv.conf"), ("certs", "/etc/ssl/certs"))  # under home, over the machine's
 
 
 def configure(net: Mininet, model: TopologyModel, rundir: Path, bundle: bytes) -> None:
     """Addresses, forwarding, routes and private files for every device; BuildError if a
-    device's private files could not be mounted.
+    device's private files could not be mounted or its network not set up.
 
-    The commands go to every device's shell first and are collected afterwards, so the
-    devices configure themselves in parallel."""
+    Each device is set up from a thread of this process that enters the device's network
+    and mount namespaces (topologies/kernel.py: sysctls, bind mounts and rtnetlink, no
+    process started), several devices side by side."""
     tables = model.routing_tables()
-    batches = rundir / "ip-batch"
-    batches.mkdir(exist_ok=True)
-    for node in model.nodes():
-        host = net.get(node)
-        data = model.graph.nodes[node]
+    (rundir / "hosts").mkdir(exist_ok=True)
+    if any(model.role(node) in CLIENT_ROLES for node in model.nodes()):
+        nss_template(rundir, bundle)  # once, before the clients' copies are made side by side
+
+    def setup(node: str) -> str | None:
+        """The device's private files, then the device itself; what failed, or None."""
         home = host_files(model, node, rundir, bundle)
-        intfs = host.intfList()
-        lines = [f"address add {i.ip}/{i.prefixLen} brd + dev {i.name}" for i in intfs if i.ip]
-        lines += [f"link set {name} up" for name in ["lo", *host.intfNames()]]
-        lines += [f"address add {a}/32 dev lo" for a in data["loopbacks"]]
-        lines += [f"route add blackhole {p}" for p in data["prefixes"]]
-        sysctls = {"net/ipv6/conf/all/disable_ipv6": 1, "net/ipv6/conf/default/disable_ipv6": 1}
-        if data["role"] in FORWARDING_ROLES:
-            # No ICMP rate limit: a router without a route says so every time, so what a
-            # client sees of a withdrawal does not depend on how many asked before it.
-            sysctls |= {"net/ipv4/ip_forward": 1, "net/ipv4/conf/all/rp_filter": 0, "net/ipv4/icmp_ratelimit": 0}
-            lines += [f"route add {net_} via {via}" for net_, via in tables[node]]
-        else:
-            gateway = model.default_gateway(node)
-            if gateway is not None:
-                lines.append(f"route add default via {gateway}")
-        batch = batches / f"{node}.ip"
-        batch.write_text("\n".join(lines) + "\n")
-        # echo is a shell builtin: writing /proc/sys costs no process per setting.
-        writes = "; ".join(f"echo {v} > /proc/sys/{k}" for k, v in sysctls.items())
-        host.sendCmd(f"{writes}; ip -batch {batch}; {private_mounts(home)}; export HOME={home}/home")
-    failed = []
-    for node in model.nodes():
-        out = net.get(node).waitOutput()
-        failed += [(node, line.partition(MOUNT_FAILED)[2].strip()) for line in out.splitlines() if MOUNT_FAILED in line]
+        host = net.get(node)
+        try:
+            kernel.inside(host.pid, _set_up, host, model, node, home, tables.get(node, []), mounts=True)
+        except OSError as exc:
+            return exc.strerror
+        return None
+
+    with ThreadPoolExecutor(DEVICES_AT_ONCE) as pool:
+        failed = [(node, why) for node, why in zip(model.nodes(), pool.map(setup, model.nodes()), strict=True) if why]
     if failed:
         node, what = failed[0]
         more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-        raise BuildError(f"node {node}: bind mount of {what}{more}")
+        raise BuildError(f"node {node}: {what}{more}")
+    for node in model.nodes():  # what the device's own commands (Mininet's cmd) see as HOME
+        net.get(node).sendCmd(f"export HOME={rundir / 'hosts' / node / 'home'}")
+    for node in model.nodes():
+        net.get(node).waitOutput()
+
+
+def _set_up(host: Host, model: TopologyModel, node: str, home: Path, routes: list[tuple[Any, Any]]) -> None:
+    """Inside the device's namespaces: bind its private files over the machine's, then its
+    sysctls, links, addresses and routes. OSError says which step failed."""
+    for name, target in PRIVATE_FILES:
+        source = home / name
+        try:
+            kernel.bind_mount(str(source), target)
+        except OSError as exc:
+            raise OSError(exc.errno, f"bind mount of {target} from {source} failed: {exc.strerror}") from None
+    data = model.graph.nodes[node]
+    sysctls = {"net/ipv6/conf/all/disable_ipv6": 1, "net/ipv6/conf/default/disable_ipv6": 1}
+    if data["role"] in FORWARDING_ROLES:
+        # No ICMP rate limit: a router without a route says so every time, so what a
+        # client sees of a withdrawal does not depend on how many asked before it.
+        sysctls |= {"net/ipv4/ip_forward": 1, "net/ipv4/conf/all/rp_filter": 0, "net/ipv4/icmp_ratelimit": 0}
+    else:
+        gateway = model.default_gateway(node)
+        routes = [(ipaddress.IPv4Network("0.0.0.0/0"), gateway)] if gateway is not None else []
+    for key, value in sysctls.items():
+        Path("/proc/sys", key).write_text(f"{value}\n")
+    with kernel.Netlink() as nl:
+        for intf in host.intfList():
+            if intf.ip:
+                nl.add_address(intf.name, ipaddress.IPv4Interface(f"{intf.ip}/{intf.prefixLen}"))
+        for name in ["lo", *host.intfNames()]:
+            nl.link_up(name)
+        for address in data["loopbacks"]:
+            nl.add_address("lo", ipaddress.IPv4Interface(f"{address}/32"))
+        for prefix in data["prefixes"]:
+            nl.add_route(prefix, None)
+        for destination, via in routes:
+            nl.add_route(destination, str(via))

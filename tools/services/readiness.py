@@ -1,7 +1,7 @@
 """Readiness checks: what a service must answer before the lab counts it as up.
 
 Each check is tried by the lab process itself from inside the service's node: one
-thread per node enters the node's network namespace (tools/basics/netns.py) and asks as a
+thread per node enters the node's network namespace (topologies/kernel.py) and asks as a
 client there would (a TCP connection, a DNS answer, routes in the kernel), so waiting
 starts no process per check and no shell loop; an attempt costs a system call or two,
 so a check can be retried every few milliseconds and passes almost as soon as the
@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tools.basics import netns
 from tools.dpi.dns import CLASS_IN, HEADER, QR, RD, TYPE_A
+from topologies import kernel
 
 RETRY = 0.01  # seconds between attempts at a check that did not pass yet
 ATTEMPT = 0.5  # how long one attempt waits for an answer
@@ -92,13 +92,6 @@ def _skip_name(data: bytes, pos: int) -> int:
     return pos + 1
 
 
-RTM_GETROUTE, NLMSG_ERROR, NLMSG_DONE = 26, 2, 3
-NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
-RT_TABLE_MAIN = 254
-NLMSG_HEADER = struct.Struct("=IHHII")  # length, type, flags, sequence, port
-RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, protocol, scope, type, flags
-
-
 @dataclass(frozen=True)
 class KernelRoutes:
     """The kernel's main IPv4 table holds at least ``count`` routes of ``protocol``
@@ -108,27 +101,8 @@ class KernelRoutes:
     count: int
 
     def __call__(self) -> bool:
-        return kernel_routes(self.protocol) >= self.count
-
-
-def kernel_routes(protocol: int) -> int:
-    """How many routes of ``protocol`` the main IPv4 table holds (one netlink dump)."""
-    request = RTMSG.pack(socket.AF_INET, 0, 0, 0, 0, 0, 0, 0, 0)
-    header = NLMSG_HEADER.pack(NLMSG_HEADER.size + len(request), RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, 1, 0)
-    count = 0
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as s:
-        s.send(header + request)
-        while True:
-            data, pos = s.recv(1 << 16), 0
-            while pos < len(data):
-                length, kind, _, _, _ = NLMSG_HEADER.unpack_from(data, pos)
-                if kind == NLMSG_DONE:
-                    return count
-                if kind == NLMSG_ERROR:
-                    raise OSError("netlink route dump failed")
-                table, proto = RTMSG.unpack_from(data, pos + NLMSG_HEADER.size)[4:6]
-                count += table == RT_TABLE_MAIN and proto == protocol
-                pos += (length + 3) & ~3
+        with kernel.Netlink() as nl:
+            return nl.count_routes(self.protocol) >= self.count
 
 
 @dataclass(frozen=True)
@@ -159,7 +133,7 @@ def wait(checks: list[Readiness], pids: dict[str, int], timeout: float) -> list[
         mine = [c for c in checks if c.node == node]
         current = mine[0]
         try:
-            netns.enter(pids[node])
+            kernel.enter(pids[node])
             for current in mine:
                 while not current.probe():
                     if time.monotonic() > deadline:
