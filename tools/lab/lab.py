@@ -60,19 +60,20 @@ class Lab:
         (self.rundir / "global-root.pem").write_bytes(pem(web_ca.cert))
         self.ctx = ServiceContext(self.model, None, self.rundir, self.named_dir, web_ca)
         # The services' files (certificates, configurations) are written while the
-        # network is built: that mostly waits on the nodes' shells.
+        # network's nodes start: that mostly waits on the nodes' shells.
         with ThreadPoolExecutor(1) as pool:
             planned = pool.submit(self._plan_services, self.ctx)
             self.net = mininet_network(self.model)
-            self.net.build()
-            self.net.start()  # brings up the bridges
-            try:
-                configure(self.net, self.model, self.rundir, pem(web_ca.cert))
-            except BuildError as exc:  # a failed bind mount, say: one line, the run stops
-                raise LabError(str(exc)) from None
-            self.timings["network"] = time.monotonic() - t0
             checks = planned.result()
-        self.ctx.launch(self.net)
+        self.ctx.launch(self.net, early=True)  # their start-up overlaps the configuration
+        self.net.build()
+        self.net.start()  # brings up the bridges
+        try:
+            configure(self.net, self.model, self.rundir, pem(web_ca.cert))
+        except BuildError as exc:  # a failed bind mount, say: one line, the run stops
+            raise LabError(str(exc)) from None
+        self.timings["network"] = time.monotonic() - t0
+        self.ctx.launch(self.net, early=False)
         self.wait_ready(checks)
         self.timings["ready"] = time.monotonic() - t0
         return self

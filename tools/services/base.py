@@ -14,6 +14,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,14 +25,18 @@ from tools.services.pki import CertificateAuthority
 from tools.services.readiness import Readiness
 from topologies.model import Service, TopologyModel
 
+LAUNCHES_AT_ONCE = 8  # each start waits mostly on its process being scheduled and exec'd
+
 
 @dataclass(frozen=True)
 class Launch:
-    """A server process to start inside ``node``; ``kind`` names its log."""
+    """A server process to start inside ``node``; ``kind`` names its log. ``early``: see
+    ServiceContext.spawn."""
 
     node: str
     kind: str
     argv: list[str]
+    early: bool
 
 
 @dataclass
@@ -56,26 +61,39 @@ class ServiceContext:
         path.mkdir(exist_ok=True)
         return path / f"{node}-{kind}.log"
 
-    def spawn(self, node: str, kind: str, argv: list[str]) -> None:
-        """Have ``argv`` run inside ``node`` once its network is up (launch())."""
-        self.launches.append(Launch(node, kind, argv))
+    def spawn(self, node: str, kind: str, argv: list[str], *, early: bool = False) -> None:
+        """Have ``argv`` run inside ``node`` (launch()). ``early`` for a server that can
+        start as soon as its node exists, before the node's addresses and private files
+        (resolv.conf, trust store) are there: it reads none of those files at start and
+        listens on its addresses whenever they come (the node accepts binds to addresses
+        it does not hold yet; named picks new addresses up by itself). Its start-up then
+        overlaps the network's configuration."""
+        self.launches.append(Launch(node, kind, argv, early))
 
     def python(self, node: str, kind: str, module: str, *args: str) -> None:
-        """Have one of the lab's own Python services (``python -m module``) run in ``node``."""
-        self.spawn(node, kind, [sys.executable, "-u", "-m", module, *args])
+        """Have one of the lab's own Python services (``python -m module``) run in ``node``:
+        they listen on given addresses and are started early (their imports take longest)."""
+        self.spawn(node, kind, [sys.executable, "-u", "-m", module, *args], early=True)
 
-    def launch(self, net: Mininet) -> None:
-        """Start every process spawn() named, each inside its node, with its output in the
-        service's log file. Python services go first: their imports make theirs the
-        longest start-up."""
+    def launch(self, net: Mininet, *, early: bool) -> None:
+        """Start the processes spawn() named with this ``early``, side by side, each inside
+        its node, with its output in the service's log file."""
         self.net = net
-        for launch in sorted(self.launches, key=lambda launch: launch.argv[0] != sys.executable):
-            with open(self.log(launch.node, launch.kind), "ab") as log:
-                proc = net.get(launch.node).popen(
-                    launch.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(REPO)
-                )
-            self.processes.append((f"{launch.node}/{launch.kind}", proc))
-        self.launches.clear()
+        mine = [launch for launch in self.launches if launch.early == early]
+        nodes = [net.get(node) for node in dict.fromkeys(launch.node for launch in mine if early)]
+        for host in nodes:  # to every shell first, so that they run side by side
+            host.sendCmd("echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind")
+        for host in nodes:
+            host.waitOutput()
+        with ThreadPoolExecutor(LAUNCHES_AT_ONCE) as pool:
+            procs = list(pool.map(lambda launch: self._start(net, launch), mine))
+        self.processes += [(f"{launch.node}/{launch.kind}", proc) for launch, proc in zip(mine, procs, strict=True)]
+
+    def _start(self, net: Mininet, launch: Launch) -> subprocess.Popen:
+        with open(self.log(launch.node, launch.kind), "ab") as log:
+            return net.get(launch.node).popen(
+                launch.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(REPO)
+            )
 
 
 StartFunction = Callable[[ServiceContext, str, Service], list[Readiness]]

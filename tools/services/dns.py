@@ -69,7 +69,8 @@ def _start_named(ctx: ServiceContext, node: str, kind: str, listen: list[str], o
     work = ctx.named_dir / f"{node}-{kind}"
     conf = work / "named.conf"
     conf.write_text(_named_conf(work, listen, options) + zones)
-    ctx.spawn(node, kind, ["named", "-f", "-4", "-n", "1", "-c", str(conf)])
+    # Early: named's automatic interface scan starts listening on each address as it comes.
+    ctx.spawn(node, kind, ["named", "-f", "-4", "-n", "1", "-c", str(conf)], early=True)
 
 
 def start_authoritative(ctx: ServiceContext, node: str, service: Service) -> list[Readiness]:

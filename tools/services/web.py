@@ -107,6 +107,6 @@ def start(ctx: ServiceContext, node: str, service: Service) -> list[Readiness]:
     sites: tuple[Site, ...] = service.params["sites"]
     conf = ctx.workdir(node, "web") / "nginx.conf"
     conf.write_text(nginx_config(ctx, node, sites))
-    ctx.spawn(node, "web", ["nginx", "-c", str(conf), "-e", "stderr"])
+    ctx.spawn(node, "web", ["nginx", "-c", str(conf), "-e", "stderr"], early=True)  # binds the sites' addresses
     addresses = sorted({s.address for s in sites})
     return [tcp_ready(node, f"https on {a}", a, 443) for a in addresses]
