@@ -9,11 +9,14 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from tools.basics.paths import REPO
 from tools.lab import seal
 
+T = TypeVar("T")
 READY = re.compile(r"lab ready in .* run (kzlab-[0-9a-f]+)\)")
 # sysctls that count things rather than configure them
 VOLATILE_SYSCTLS = re.compile(
@@ -21,6 +24,16 @@ VOLATILE_SYSCTLS = re.compile(
     r"|tainted|sched_domain)|net\.netfilter\.nf_conntrack_count|net\.ipv4\.tcp_mem|net\.ipv4\.udp_mem"
     r"|dev\.cdrom\.)"
 )
+
+
+def poll(condition: Callable[[], T], timeout: float, what: str) -> T:
+    """``condition()``'s first truthy value, asked every 50 ms: tests wait on what they
+    need, not on a fixed sleep. AssertionError naming ``what`` if ``timeout`` runs out."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s"
+        time.sleep(0.05)
+    return value
 
 
 def scenario_cmd(*args: str) -> list[str]:

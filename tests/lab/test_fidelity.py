@@ -11,13 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import time
 from collections.abc import Iterator
 
 import pytest
 from scapy.layers.inet import TCP
 from scapy.utils import rdpcap
 
+from tests.lab import support
 from tools.dpi.tls import parse_client_hello
 from tools.gateway.surveillance import read, resolver_queries
 from tools.lab.session import LabSession
@@ -37,9 +37,11 @@ def lab() -> Iterator[LabSession]:
         session.run(
             "facebook",
             f"tcpdump -i facebook-eth0 -U -w {session.rundir}/at-facebook.pcap "
-            f"'tcp port 443 and src host 92.47.255.5' >/dev/null 2>&1 & echo $! > {session.rundir}/tcpdump.pid",
+            f"'tcp port 443 and src host 92.47.255.5' >/dev/null 2>{session.rundir}/tcpdump.err &"
+            f" echo $! > {session.rundir}/tcpdump.pid",
         )
-        time.sleep(0.5)
+        said = session.rundir / "tcpdump.err"
+        support.poll(lambda: said.exists() and "listening on" in said.read_text(), 10, "tcpdump at facebook")
         session.attach("device", "NationalInterception", "gw")
         session.install_root("home1")
         yield session
@@ -83,7 +85,9 @@ def test_1_2_untrusted_server_passes_untouched(lab: LabSession) -> None:
         "cd $HOME && openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=facebook.com -days 2 "
         "-keyout self.key -out self.pem 2>/dev/null",
     )
-    lab.run("abroad", f"(python -c '{SELF_SIGNED_SERVER}' >/dev/null 2>&1 &); sleep 1")
+    lab.run("abroad", f"(python -c '{SELF_SIGNED_SERVER}' >/dev/null 2>&1 &)")
+    serving = "timeout 10 bash -c 'until (exec 3<>/dev/tcp/5.9.10.20/443) 2>/dev/null; do sleep 0.05; done'"
+    assert lab.run("abroad", serving).rc == 0, "the self-signed server did not start"
     seen = inspect(lab, "home2", "facebook.com", "--address", "5.9.10.20")
     assert seen["presented_chain"][0]["issuer"] == "CN=facebook.com"  # self-signed, as sent
     assert len(seen["presented_chain"]) == 1
@@ -178,14 +182,12 @@ def test_1_9_the_devices_own_client_hello(lab: LabSession) -> None:
     ClientHello (captured at the server) is a TLS 1.2 ClientHello in a TLS 1.0 record with
     13 cipher suites (OpenSSL adds the renegotiation SCSV, 0x00ff)."""
     inspect(lab, "home2", "www.facebook.com")
-    time.sleep(0.5)
-    hellos = []
-    for pkt in rdpcap(str(lab.rundir / "at-facebook.pcap")):
-        payload = bytes(pkt[TCP].payload) if TCP in pkt else b""
-        hello = parse_client_hello(payload)
-        if payload and hello.is_tls and hello.complete:
-            hellos.append(hello)
-    assert hellos, "no ClientHello from the device reached the server"
+
+    def captured() -> list:
+        payloads = (bytes(p[TCP].payload) for p in rdpcap(str(lab.rundir / "at-facebook.pcap")) if TCP in p)
+        return [h for h in map(parse_client_hello, payloads) if h.is_tls and h.complete]
+
+    hellos = support.poll(captured, 10, "a ClientHello from the device at the server")
     for hello in hellos:
         assert (hello.record_version, hello.hello_version) == (0x0301, 0x0303)
         suites = [s for s in hello.cipher_suites if s != 0x00FF]
