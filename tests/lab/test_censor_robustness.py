@@ -35,6 +35,7 @@ from typing import Any
 
 import pytest
 
+from tests.lab import support
 from tools.censors.queue import QueueCensor
 from tools.censors.registry import CENSORS
 from tools.lab.session import LabSession, LabSessionError
@@ -396,7 +397,7 @@ def fuzz_and_check(lab: LabSession, plan: list[tuple[str, str, str, dict[str, An
     print("fuzz:", counts)
     assert counts["total"] >= MIN_PACKETS, counts
     assert counts["live_flows"] >= 100, counts
-    time.sleep(2)  # let the engines drain their queues
+    support.poll(lambda: all(waiting == 0 for waiting, _ in queues(lab).values()), 30, "the engines' queues drained")
 
     after = engines(lab)
     assert after == before, f"censor engines died or restarted: before {before}, after {after}"
@@ -449,6 +450,12 @@ def kill_engine(lab: LabSession, key: str) -> int:
     return pid
 
 
+def downloaded(lab: LabSession, node: str, server: str) -> int:
+    """Bytes ``node`` has received so far on its HTTPS connection to ``server`` (ss)."""
+    out = lab.run(node, f"ss -tniH dst {server} dport = :443").out
+    return max((int(n) for n in re.findall(r"bytes_received:(\d+)", out)), default=0)
+
+
 def test_fail_open_when_the_engine_dies(lab: LabSession) -> None:
     """SIGKILL: a flow the censor passed goes on to its last byte, and the rules stay in
     the kernel but pass every packet (--queue-bypass): a listed SNI is no longer reset."""
@@ -461,7 +468,7 @@ def test_fail_open_when_the_engine_dies(lab: LabSession) -> None:
         f" https://vk.com/bulk > {out}.tmp 2>/dev/null; mv {out}.tmp {out}) < /dev/null > /dev/null 2>&1 &"
     )
     assert lab.run(CLIENT, fetch, timeout=10).rc == 0
-    time.sleep(0.8)
+    support.poll(lambda: downloaded(lab, CLIENT, VK_ADDR) > 100_000, 10, "the download under way")
     assert not out.exists(), "the download ended before the censor was killed"
     kill_engine(lab, "open")
     deadline = time.monotonic() + 30
@@ -521,7 +528,7 @@ def test_a_packet_conntrack_does_not_track_is_decided_once(lab: LabSession) -> N
     script = lab.rundir / "one_segment.py"
     script.write_text(ONE_SEGMENT.format(dst=FB))
     assert lab.run(FUZZER, f"python {script}").rc == 0
-    time.sleep(0.5)
+    support.poll(lambda: decisions(lab, "untracked"), 10, "the segment decided")
     busy = busy_queues(lab)
     resets = len(decisions(lab, "untracked"))
     lab.detach("untracked")  # an engine in the loop does not see SIGTERM: detach kills it after 10 s
