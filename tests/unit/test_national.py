@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import ipaddress
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -81,7 +80,7 @@ def test_every_speaker_expects_every_block_the_others_originate() -> None:
         assert bird.expected_routes(m, router) == len(everything - own)
 
 
-@pytest.mark.skipif(shutil.which("bird") is None, reason="bird2 is provisioned by make setup")
+@pytest.mark.deb("bird2")
 @pytest.mark.parametrize("withdrawn", [None, [], [ipaddress.IPv4Network("2.76.0.0/16")]])
 def test_bird_accepts_every_generated_configuration(tmp_path: Path, withdrawn: list | None) -> None:
     """BIRD itself parses (bird -p) each router's configuration and every withdrawal state."""
