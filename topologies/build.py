@@ -37,22 +37,11 @@ class BuildError(RuntimeError):
 class KernelBridge(Switch):
     """A segment as a plain Linux bridge made with iproute2 (no STP, no controller).
 
-    Bridges live in the run's outer namespace, where the lab process itself runs, so
-    one ``ip -batch`` from here sets up every bridge and all their ports at once."""
+    Bridges live in the run's outer namespace, where the lab process itself runs: wire()
+    makes them with the veth pairs, by the same ``ip -batch``."""
 
     def start(self, _controllers: list) -> None:
-        """Nothing yet: batchStartup() makes every bridge at once."""
-
-    @classmethod
-    def batchStartup(cls, switches: tuple[KernelBridge, ...]) -> tuple[KernelBridge, ...]:  # noqa: N802 - Mininet's name
-        """Every bridge and its ports, by one ``ip -batch``."""
-        lines = []
-        for bridge in switches:
-            lines.append(f"link add name {bridge.name} type bridge forward_delay 0 stp_state 0")
-            lines += [f"link set {i.name} master {bridge.name} up" for i in bridge.intfList() if i.name != "lo"]
-            lines.append(f"link set {bridge.name} up")
-        subprocess.run(["ip", "-batch", "-"], input="\n".join(lines) + "\n", text=True, check=True)
-        return switches
+        """Nothing to do: wire() made the bridge and its ports."""
 
     def stop(self, deleteIntfs: bool = True) -> None:  # noqa: N803 - Mininet's signature
         subprocess.run(["ip", "link", "delete", self.name], capture_output=True)
@@ -61,7 +50,7 @@ class KernelBridge(Switch):
 
 class Device(Host):
     """A lab device: Mininet's host (a shell in its own network and mount namespace) whose
-    interfaces, addresses and routes configure() sets in one batch, rather than Mininet's
+    interfaces, addresses and routes configure() sets from inside, rather than Mininet's
     one command per setting."""
 
     def config(self, **_params: Any) -> dict[str, Any]:
@@ -70,8 +59,7 @@ class Device(Host):
 
 class DeviceIntf(Intf):
     """An interface as Mininet knows it (name, address and MAC for the CLI and ``IP()``),
-    with nothing run: the kernel device comes from make_veths(), its address from
-    configure()."""
+    with nothing run: the kernel device comes from wire(), its address from configure()."""
 
     def config(self, ip: str | None = None, **_params: Any) -> dict[str, Any]:
         if ip:
@@ -81,7 +69,7 @@ class DeviceIntf(Intf):
 
 
 class VethLink(Link):
-    """A veth pair whose kernel devices make_veths() makes with every other pair at once."""
+    """A veth pair whose kernel devices wire() makes with every other pair at once."""
 
     @classmethod
     def makeIntfPair(cls, *_args: Any, **_kwargs: Any) -> None:  # noqa: N802 - Mininet's name
@@ -105,21 +93,26 @@ class LabNetwork(Mininet):
         self.nameToNode.update(nodes)
 
 
-def make_veths(net: Mininet) -> None:
-    """Every link's veth pair, each end made in its node's namespace, by one ``ip -batch``
-    (Mininet runs one command per pair and three more per interface)."""
+def wire(net: Mininet) -> None:
+    """Every bridge, and every link's veth pair with each end made in its node's
+    namespace (a bridge's port in the bridge), by one ``ip -batch``: Mininet runs one
+    command per pair and three more per interface."""
 
     def end(intf: Intf) -> str:
         where = f" netns {intf.node.pid}" if intf.node.inNamespace else ""
         return f"name {intf.name} address {intf.mac}{where}"
 
-    lines = [f"link add {end(link.intf1)} type veth peer {end(link.intf2)}" for link in net.links]
+    lines = [f"link add name {b.name} type bridge forward_delay 0 stp_state 0" for b in net.switches]
+    lines += [f"link add {end(link.intf1)} type veth peer {end(link.intf2)}" for link in net.links]
+    for bridge in net.switches:
+        lines += [f"link set {i.name} master {bridge.name} up" for i in bridge.intfList() if i.name != "lo"]
+        lines.append(f"link set {bridge.name} up")
     subprocess.run(["ip", "-batch", "-"], input="\n".join(lines) + "\n", text=True, check=True)
 
 
 def mininet_network(model: TopologyModel) -> Mininet:
-    """Mininet objects for the model, with their shells and veth pairs: hosts, bridges and
-    links, not yet configured or started."""
+    """Mininet objects for the model, with their shells, bridges and veth pairs: hosts,
+    bridges and links, wired but not yet configured."""
     Mininet.inited = True  # skip Mininet.init(): its fixLimits() writes host-wide sysctls
     net = LabNetwork(
         topo=None,
@@ -140,7 +133,7 @@ def mininet_network(model: TopologyModel) -> Mininet:
             if model.role(end) != "segment":
                 params[key] = {"ip": f"{edge['addrs'][end]}/{edge['subnet'].prefixlen}"}
         net.addLink(a, b, **params)
-    make_veths(net)
+    wire(net)
     return net
 
 

@@ -26,7 +26,7 @@ from tools.services import readiness
 from tools.services.base import ServiceContext
 from tools.services.pki import CertificateAuthority, pem
 from tools.services.readiness import Readiness
-from topologies.build import BuildError, configure, mininet_network
+from topologies.build import BuildError, configure, mininet_network, nss_template
 from topologies.model import TopologyModel
 
 READY_TIMEOUT = 30.0
@@ -59,9 +59,10 @@ class Lab:
         web_ca = CertificateAuthority.new_root()
         (self.rundir / "global-root.pem").write_bytes(pem(web_ca.cert))
         self.ctx = ServiceContext(self.model, None, self.rundir, self.named_dir, web_ca)
-        # The services' files (certificates, configurations) are written while the
-        # network's nodes start: that mostly waits on the nodes' shells.
-        with ThreadPoolExecutor(1) as pool:
+        # The services' files (certificates, configurations) and the clients' NSS database
+        # are made while the network's nodes start: that mostly waits on the nodes' shells.
+        with ThreadPoolExecutor(2) as pool:
+            pool.submit(nss_template, self.rundir, pem(web_ca.cert))
             planned = pool.submit(self._plan_services, self.ctx)
             self.net = mininet_network(self.model)
             checks = planned.result()
