@@ -11,6 +11,7 @@ import ipaddress
 import json
 import subprocess
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -219,3 +220,42 @@ def test_offline_grading_of_the_lab_capture_needs_no_privilege(baseline: Baselin
     assert caps.split()[-1] == "0000000000000000"  # what the grading ran with: no capability
     assert "reset: SNI facebook.com" in out.stdout and "reset: SNI m.facebook.com" in out.stdout
     assert "reset: SNI kaspi.kz" not in out.stdout
+
+
+class Cells(HTMLParser):
+    """The matrix cells of a report.html as a browser's DOM holds them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cells: list[dict[str, str]] = []
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "td" and "cell" in a.get("class", "").split() and "data-client" in a:
+            self.cells.append(a)
+        if tag == "a":
+            self.links.append(a.get("href", ""))
+
+
+@pytest.mark.deb("chromium")
+def test_report_html_renders_in_chromium(baseline: BaselineRun, tmp_path: Path) -> None:
+    """Every run writes report.html; headless Chromium (in an empty network namespace of its
+    own: it reaches nothing) loads it and finds every cell of every phase, coloured as its
+    outcome, and the links to the pcaps."""
+    report = baseline.results / "report.html"
+    dom = subprocess.run(
+        ["unshare", "--net", "chromium", "--headless", "--no-sandbox", "--disable-gpu",
+         f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", report.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert dom.returncode == 0 and "</html>" in dom.stdout, dom.stderr[-2000:]
+    parsed = Cells()
+    parsed.feed(dom.stdout)
+    summary = json.loads((baseline.results / "summary.json").read_text())
+    assert len(parsed.cells) == len(summary["cells"]) > 0
+    assert all("ok" in c["class"].split() for c in parsed.cells)  # every baseline cell accessible: green
+    assert {(c["data-client"], c["data-target"]) for c in parsed.cells} == {
+        (c["client"], c["target"]) for c in summary["cells"]
+    }
+    assert {"gw-core.pcap", "summary.json"} <= set(parsed.links)

@@ -33,8 +33,8 @@ from tools.lab.seal import Run
 from tools.lab.steps import apply
 from tools.observe.charts import draw
 from tools.observe.timeline import write_timeline
-from tools.play import observation, predict
-from tools.play.matrix import Cell, render
+from tools.play import observation, predict, report
+from tools.play.matrix import Cell, render, show
 from tools.play.spec import Phase, Scenario, Target
 from tools.services import control_helper
 from topologies.model import TopologyModel
@@ -157,7 +157,7 @@ def play(
                 r["kzlab"]["phase"] = phase.name
                 measurements.write(json.dumps(r, default=str) + "\n")
             when = f"{phase.at}, lab time {phase.time}" if phase.time else phase.at
-            print(render(f"\n== {scenario.name} / phase {phase.name} ({when})", clients, targets, cells))
+            show(render(f"\n== {scenario.name} / phase {phase.name} ({when})", clients, targets, cells))
             dead = lab.dead_censors()
             for key, why in dead.items():
                 print(f"kzlab: phase {phase.name}: censor {key} died: {why}", file=sys.stderr, flush=True)
@@ -264,5 +264,7 @@ def main(
         summary["matched"] = ok
         summary["cells"] = [{"phase": p["name"], **c} for p in summary.get("phases", []) for c in p["cells"]]
         (results / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"\nkzlab: {scenario.name}: {'every cell matched' if ok else 'NOT every cell matched'}; results in {results}")
+        report.write(results, summary)
+    verdict = "every cell matched" if ok else "NOT every cell matched"
+    print(f"\nkzlab: {scenario.name}: {verdict}; results in {results}, to look at: {results / 'report.html'}")
     return 0 if ok else 1
