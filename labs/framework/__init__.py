@@ -1,0 +1,1 @@
+"""What every course lab shares: variants, checks, the handout, grading, the environment."""
