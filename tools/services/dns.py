@@ -32,6 +32,13 @@ def root_server(model: TopologyModel) -> str:
     raise LookupError(f"topology {model.name} has no dns_authoritative service")
 
 
+def root_ready(model: TopologyModel) -> Readiness:
+    """The root server's check: it answers for PROBE_NAME."""
+    for node, _ in model.services("dns_authoritative"):
+        return dns_ready(node, "root zone", root_server(model), PROBE_NAME)
+    raise LookupError(f"topology {model.name} has no dns_authoritative service")
+
+
 def root_zone(model: TopologyModel) -> str:
     lines = [
         "$TTL 300",
@@ -78,9 +85,8 @@ def start_authoritative(ctx: ServiceContext, node: str, service: Service) -> lis
     work.mkdir(parents=True, exist_ok=True)
     (work / "root.zone").write_text(root_zone(ctx.model))
     zones = f'zone "." {{ type primary; file "{work}/root.zone"; }};\n'
-    root = root_server(ctx.model)
-    _start_named(ctx, node, "dns", [root], "recursion no; allow-transfer { any; };", zones)
-    return [dns_ready(node, "root zone", root, PROBE_NAME)]
+    _start_named(ctx, node, "dns", [root_server(ctx.model)], "recursion no; allow-transfer { any; };", zones)
+    return [root_ready(ctx.model)]
 
 
 def start_recursive(ctx: ServiceContext, node: str, service: Service) -> list[Readiness]:
@@ -103,4 +109,4 @@ def start_recursive(ctx: ServiceContext, node: str, service: Service) -> list[Re
     )
     listen = service.params.get("listen") or [str(a) for a in ctx.model.graph.nodes[node]["loopbacks"]]
     _start_named(ctx, node, "resolver", listen, options, zones)
-    return [dns_ready(node, f"resolver {a}", a, PROBE_NAME) for a in listen]
+    return [dns_ready(node, f"resolver {a}", a, PROBE_NAME, after=root_ready(ctx.model)) for a in listen]

@@ -107,19 +107,22 @@ class KernelRoutes:
 
 @dataclass(frozen=True)
 class Readiness:
-    """A check, tried inside ``node``'s network namespace, that passes once a service answers."""
+    """A check, tried inside ``node``'s network namespace, that passes once a service
+    answers; not before ``after`` has passed, when trying earlier would spoil it (a
+    resolver asked before the root answers caches the failure)."""
 
     node: str
     what: str
     probe: Probe
+    after: Readiness | None = None
 
 
 def tcp_ready(node: str, what: str, address: str, port: int) -> Readiness:
     return Readiness(node, what, TcpOpen(address, port))
 
 
-def dns_ready(node: str, what: str, server: str, name: str) -> Readiness:
-    return Readiness(node, what, DnsAnswers(server, name))
+def dns_ready(node: str, what: str, server: str, name: str, after: Readiness | None = None) -> Readiness:
+    return Readiness(node, what, DnsAnswers(server, name), after)
 
 
 def wait(checks: list[Readiness], pids: dict[str, int], timeout: float) -> list[tuple[Readiness, str]]:
@@ -127,6 +130,7 @@ def wait(checks: list[Readiness], pids: dict[str, int], timeout: float) -> list[
     node), the checks of a node one after another; returns those that did not pass within
     ``timeout``, each with why."""
     deadline = time.monotonic() + timeout
+    passed = {check: threading.Event() for check in checks}
     failed: list[tuple[Readiness, str]] = []
 
     def node_waiter(node: str) -> None:
@@ -135,11 +139,16 @@ def wait(checks: list[Readiness], pids: dict[str, int], timeout: float) -> list[
         try:
             kernel.enter(pids[node])
             for current in mine:
+                after = current.after
+                if after in passed and not passed[after].wait(max(0.0, deadline - time.monotonic())):
+                    failed.append((current, f"waited for {after.what} on {after.node}"))
+                    return
                 while not current.probe():
                     if time.monotonic() > deadline:
                         failed.append((current, f"not ready after {timeout:.0f}s"))
                         return
                     time.sleep(RETRY)
+                passed[current].set()
         except Exception as exc:  # noqa: BLE001 - a check that cannot be tried fails, saying why
             failed.append((current, f"{type(exc).__name__}: {exc}"))
 
@@ -149,4 +158,4 @@ def wait(checks: list[Readiness], pids: dict[str, int], timeout: float) -> list[
         t.start()
     for t in threads:
         t.join()
-    return failed
+    return sorted(failed, key=lambda f: f[0].after is not None)  # what others waited for first
