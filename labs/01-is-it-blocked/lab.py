@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from tools.censors.base import Censor
-from tools.censors.registry import CENSORS
 from tools.dpi.pcap import CaptureError
 from tools.lab.steps import Step
 from topologies.internet import INTERNATIONAL, DOMESTIC, all_sites
@@ -56,11 +55,6 @@ FLAVOURS: tuple[tuple[str, str, dict[str, Any]], ...] = (
 )
 MECHANISMS = tuple(sorted({m for m, _, _ in FLAVOURS}))
 ANSWERS = "answers.json"
-
-
-def censor_of(variant: dict[str, Any]) -> Censor:
-    """The variant's censor, made as the lab attaches it."""
-    return CENSORS[variant["mechanism"]](**variant["params"])
 
 
 class IsItBlocked(LabDefinition):
@@ -112,7 +106,7 @@ class IsItBlocked(LabDefinition):
             results.append(mechanism.failed(f"not {given}: compare what a subscriber and the abroad vantage see, "
                                             "layer by layer (DNS, TCP connect, TLS, HTTP)"))  # fmt: skip
         results.append(_names(names, answers.get("names"), set(variant["names"])))
-        results += _capture(pcap, packet, censor_of(variant), submission, answers.get("evidence") or {})
+        results += _capture(pcap, packet, evidence.censor_of(self.steps(variant)[0]), submission, answers.get("evidence") or {})
         return results
 
 

@@ -28,8 +28,10 @@ from scapy.layers.dns import DNS
 from tools.censors.base import Censor
 from tools.censors.blockpage_for_http_host import PAGE
 from tools.censors.offline import grade
+from tools.censors.registry import CENSORS
 from tools.dpi import ipv4
 from tools.dpi.pcap import Capture, CaptureError, Frame
+from tools.lab.steps import Step
 
 SLOW_S = 2.0  # OONI's throttling threshold for a TLS handshake (kazakhstan.md section 3)
 SILENCE_S = 2.0
@@ -62,6 +64,11 @@ class Finding:
 
     evidence: tuple[Evidence, ...]
     acted_on: int
+
+
+def censor_of(step: Step) -> Censor:
+    """The censor an attach step makes, as the live lab makes it."""
+    return CENSORS[step.censor](**step.params)
 
 
 def read(path: Path) -> list[Numbered]:
