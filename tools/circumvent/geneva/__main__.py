@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         counts = serve(strategy, args.port, args.queue, stop)
     except subprocess.CalledProcessError as exc:
         return error(f"iptables {' '.join(exc.cmd[2:])}: {(exc.stderr or '').strip() or exc.returncode}")
-    print("geneva: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), file=sys.stderr, flush=True)
+    print("geneva: " + ", ".join(f"{k} {v}" for k, v in counts.items()), file=sys.stderr, flush=True)
     return 0
 
 

@@ -47,7 +47,7 @@ class Runner:
     def __init__(self, strategy: Strategy, sock: Any, rng: random.Random) -> None:
         self.strategy, self.sock, self.rng = strategy, sock, rng
         self.pending: deque[bytes] = deque(maxlen=PENDING)
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter(dict.fromkeys(("seen", "triggered", "made", "failed"), 0))
 
     def handle(self, pkt: Any) -> None:
         self.counts["seen"] += 1
