@@ -112,6 +112,7 @@ def test_clienthello_split_loads_the_page_and_vk_receives_the_hello_in_two_segme
     with engine(lab, "clienthello_split", "split") as err:
         rules = home2_rules(lab)
         assert "-A OUTPUT -j GENEVA0-OUT" in rules and rules.count("--queue-bypass") == 2
+        assert "--tcp-flags FIN,SYN,RST,PSH,ACK,URG PSH,ACK" in rules  # only what [TCP:flags:PA] fires on
         port = fetch(lab)
     first, second, *_ = data(at_vk(lab, port, whole_hello))
     assert first.endswith(b"\x00\x00\x06v") and second.startswith(b"k.com")  # cut one byte into "vk.com"
@@ -171,6 +172,21 @@ def test_a_split_clienthello_gets_through_a_dpi_that_reads_one_segment(lab: LabS
         assert lab.run("home2", FETCH).rc != 0  # blocked again without the engine
     finally:
         lab.detach("sni")
+
+
+def test_an_inbound_tree_drops_the_resets_of_a_dpi_that_cannot_drop(lab: LabSession) -> None:
+    """docs/censors.md: ResetTrafficForTLSSNI with ``tap: true`` only races the server with
+    RSTs; a client that drops them (Geneva's inbound ``[TCP:flags:RA]-drop-|``) gets the page."""
+    lab.attach("tap", "ResetTrafficForTLSSNI", "gw", domains=["vk.com"], tap=True)
+    try:
+        assert lab.run("home2", FETCH).rc != 0, "the tap's RSTs did not reset the connection"
+        with engine(lab, "\\/ [TCP:flags:RA]-drop-|", "inbound") as err:
+            rules = home2_rules(lab)
+            assert "-A INPUT -j GENEVA0-IN" in rules and "GENEVA0-OUT" not in rules
+            fetch(lab)
+        assert counts(err)["triggered"] >= 1
+    finally:
+        lab.detach("tap")
 
 
 def test_a_packet_that_cannot_be_sent_goes_unchanged_and_the_engine_goes_on(lab: LabSession) -> None:

@@ -14,7 +14,7 @@ from scapy.layers.inet import IP, TCP, in4_chksum
 from scapy.utils import checksum
 
 from tests.unit.samples import client_hello
-from tools.circumvent.geneva import netns
+from tools.circumvent.geneva import netns, rules
 from tools.circumvent.geneva.actions import apply
 from tools.circumvent.geneva.library import LIBRARY
 from tools.circumvent.geneva.parser import parse
@@ -345,6 +345,30 @@ def test_the_kernels_rewrite_of_a_raw_packet_is_told_from_another_packet() -> No
     rewritten[-1] ^= 1
     assert not same_but_rewritten(bytes(rewritten), lying)
     assert not same_but_rewritten(lying[:-1], lying)
+
+
+def test_the_kernel_hands_over_only_what_the_triggers_can_fire_on() -> None:
+    def selected(text: str) -> list[str]:
+        strategy = parse(text)
+        return [
+            " ".join(r)
+            for r in rules.rules(443, 3, {"out": strategy.outbound, "in": strategy.inbound})
+            if "--dport" in r or "--sport" in r
+        ]
+
+    queue = "-j NFQUEUE --queue-num 3 --queue-bypass"
+    assert selected(LIBRARY["kz_segmentation"].strategy) == [
+        f"-A GENEVA3-OUT -p tcp --dport 443 --tcp-flags ALL PSH,ACK {queue}"
+    ]
+    assert selected("[TCP:flags:S]-drop-| [TCP:flags:AP]-drop-| [TCP:flags:PA]-drop-|") == [
+        f"-A GENEVA3-OUT -p tcp --dport 443 --tcp-flags ALL SYN {queue}",
+        f"-A GENEVA3-OUT -p tcp --dport 443 --tcp-flags ALL PSH,ACK {queue}",
+    ]
+    assert selected("[TCP:flags:SEC]-drop-|") == [f"-A GENEVA3-OUT -p tcp --dport 443 --tcp-flags ALL SYN {queue}"]
+    assert selected("[TCP:flags:S]-drop-| [IP:ttl:64]-drop-| \\/ [TCP:flags:RA]-drop-|") == [
+        f"-A GENEVA3-OUT -p tcp --dport 443 {queue}",  # a trigger on another field: every packet
+        f"-A GENEVA3-IN -p tcp --sport 443 --tcp-flags ALL RST,ACK {queue}",
+    ]
 
 
 def test_this_test_process_is_refused_as_outside_a_lab_host() -> None:

@@ -2,17 +2,24 @@
 
     OUTPUT -> GENEVA<queue>-OUT (outbound trees)
         -m mark --mark SENT/SENT -j NFQUEUE   the engine's own packets, back for their header
-        -p tcp --dport PORT      -j NFQUEUE
+        -p tcp --dport PORT [--tcp-flags ALL F] -j NFQUEUE
     INPUT  -> GENEVA<queue>-IN (inbound trees)
-        -p tcp --sport PORT      -j NFQUEUE
+        -p tcp --sport PORT [--tcp-flags ALL F] -j NFQUEUE
 
-Every NFQUEUE rule has --queue-bypass: with no engine reading the queue the host's
-packets pass unchanged, so a dead engine leaves the host working.
+Only what a trigger can fire on leaves the kernel (DESIGN principle 6): when every tree
+of a direction triggers on TCP flags, the rules select those flags only (a bulk
+download's ACKs never cross into Python for ``[TCP:flags:PA]``); any other trigger
+selects every packet of the port. Every NFQUEUE rule has --queue-bypass: with no engine
+reading the queue the host's packets pass unchanged, so a dead engine leaves the host
+working.
 """
 
 from __future__ import annotations
 
 import subprocess
+
+from tools.circumvent.geneva import fields
+from tools.circumvent.geneva.syntax import Tree
 
 SENT = 0x10000000  # the mark on packets the engine sends (no other user in a lab host)
 HOOKS = {"out": "OUTPUT", "in": "INPUT"}
@@ -22,18 +29,38 @@ def chain(queue: int, direction: str) -> str:
     return f"GENEVA{queue}-{direction.upper()}"
 
 
-def rules(port: int, queue: int, directions: list[str]) -> list[list[str]]:
-    """iptables arguments that install the chains for ``directions`` ("out", "in")."""
+# TCP flag bits 0-5 as iptables names them; it has no match for ECE, CWR and NS (bits 6-8),
+# so a selection ignores those bits and the trigger checks them.
+IPTABLES_FLAGS = ("FIN", "SYN", "RST", "PSH", "ACK", "URG")
+
+
+def selection(trees: tuple[Tree, ...]) -> list[str]:
+    """iptables matches for the packets ``trees`` can fire on ("" for all of them)."""
+    if any((t.trigger.proto, t.trigger.field) != ("TCP", "flags") for t in trees):
+        return [""]
+    out = []
+    for tree in trees:
+        value = fields.field("TCP", "flags").parse(tree.trigger.value)
+        assert isinstance(value, int)
+        names = [name for bit, name in enumerate(IPTABLES_FLAGS) if value >> bit & 1] or ["NONE"]
+        if (match := f"--tcp-flags ALL {','.join(names)}") not in out:
+            out.append(match)
+    return out
+
+
+def rules(port: int, queue: int, trees: dict[str, tuple[Tree, ...]]) -> list[list[str]]:
+    """iptables arguments that install a chain for each direction ("out", "in") with trees."""
     to_queue = f"-j NFQUEUE --queue-num {queue} --queue-bypass"
     out = []
-    for direction in directions:
+    for direction, forest in trees.items():
+        if not forest:
+            continue
         name = chain(queue, direction)
         out.append(f"-N {name}")
         if direction == "out":
             out.append(f"-A {name} -m mark --mark {SENT:#x}/{SENT:#x} {to_queue}")
-            out.append(f"-A {name} -p tcp --dport {port} {to_queue}")
-        else:
-            out.append(f"-A {name} -p tcp --sport {port} {to_queue}")
+        port_match = f"--dport {port}" if direction == "out" else f"--sport {port}"
+        out += [f"-A {name} -p tcp {port_match} {match} {to_queue}" for match in selection(forest)]
         out.append(f"-I {HOOKS[direction]} -j {name}")
     return [r.split() for r in out]
 
@@ -51,9 +78,9 @@ def iptables(args: list[str], check: bool = True) -> None:
     subprocess.run(["iptables", "-w", *args], check=check, capture_output=True, text=True)
 
 
-def install(port: int, queue: int, directions: list[str]) -> None:
+def install(port: int, queue: int, trees: dict[str, tuple[Tree, ...]]) -> None:
     remove(queue)  # what an engine killed on this queue left
-    for args in rules(port, queue, directions):
+    for args in rules(port, queue, trees):
         iptables(args)
 
 

@@ -136,9 +136,8 @@ def serve(strategy: Strategy, port: int, queue_num: int, stop: threading.Event) 
     runner = Runner(strategy, sock, random.Random())
     queue = NetfilterQueue()
     queue.bind(queue_num, runner.handle, max_len=ipv4.QUEUE_LENGTH, sock_len=ipv4.QUEUE_SOCKET_BYTES)
-    directions = [d for d, trees in (("out", strategy.outbound), ("in", strategy.inbound)) if trees]
     try:
-        rules.install(port, queue_num, directions)
+        rules.install(port, queue_num, {"out": strategy.outbound, "in": strategy.inbound})
         print(f"ready: queue {queue_num}, port {port}, strategy {strategy}", flush=True)
         fd = queue.get_fd()
         while not stop.is_set():
