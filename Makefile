@@ -42,3 +42,25 @@ lint: setup
 	$(PY) -m ruff format --check .
 	.venv/bin/lint-imports
 	$(PY) -m mypy
+
+# Course labs (labs/INSTRUCTORS.md): a student's sealed lab, the checker, the student
+# copy, and a class's grades.
+L          ?= 1
+STUDENT    ?=
+SUBMISSION ?= lab$(L)-work
+OUT        ?= handout
+SUBMISSIONS ?= submissions
+
+.PHONY: lab check handout grade-all
+
+lab: setup
+	$(PY) -m labs lab $(L) --student "$(STUDENT)" $(ARGS)
+
+check:
+	@$(PY) -m labs check $(L) --student "$(STUDENT)" --submission "$(SUBMISSION)" $(ARGS)
+
+handout:
+	@$(PY) -m labs handout --out "$(OUT)"
+
+grade-all:
+	@$(PY) -m labs grade-all $(L) --submissions "$(SUBMISSIONS)" $(ARGS)
