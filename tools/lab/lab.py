@@ -68,7 +68,7 @@ class Lab:
             checks = planned.result()
         self.ctx.launch(self.net, early=True)  # their start-up overlaps the configuration
         self.net.build()
-        self.net.start()  # brings up the bridges
+        self.net.start()  # bridges and links are wired already (mininet_network)
         try:
             configure(self.net, self.model, self.rundir, pem(web_ca.cert))
         except BuildError as exc:  # a failed bind mount, say: one line, the run stops

@@ -75,9 +75,11 @@ def has_address(reply: bytes) -> bool:
         for _ in range(ancount):
             pos = _skip_name(reply, pos)
             rtype, rclass, _, length = struct.unpack_from("!HHIH", reply, pos)
+            pos += 10 + length
+            if pos > len(reply):
+                return False
             if (rtype, rclass, length) == (TYPE_A, CLASS_IN, 4):
                 return True
-            pos += 10 + length
     except (struct.error, IndexError):
         return False
     return False
