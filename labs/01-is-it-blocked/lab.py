@@ -13,16 +13,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tools.censors.base import Censor
-from tools.dpi.pcap import CaptureError
-from tools.lab.steps import Step
-from topologies.internet import INTERNATIONAL, DOMESTIC, all_sites
-
 from labs.framework import evidence
 from labs.framework.checks import Task, TaskResult
 from labs.framework.definition import LabDefinition
 from labs.framework.errors import BadInput
 from labs.framework.variants import rng
+from tools.censors.base import Censor
+from tools.dpi.pcap import CaptureError
+from tools.lab.steps import Step
+from topologies.internet import DOMESTIC, INTERNATIONAL, all_sites
 
 # The sites a student tests: one name per server address, none below another, so every
 # mechanism (even address blocking) blocks exactly the names it was given.
@@ -63,10 +62,10 @@ class IsItBlocked(LabDefinition):
     hours = "1-2"
     cores = 2
     tasks = (
-        Task("mechanism", "name the blocking mechanism", 30, "\"mechanism\": the censor's name (Task 3)"),
-        Task("names", "list the blocked names", 30, "\"names\": every blocked site of the list (Task 2)"),
-        Task("pcap", "a capture whose packets prove the mechanism", 30, "\"evidence\".\"pcap\": your capture (Task 4)"),
-        Task("packet", "point at the packet that proves it", 10, "\"evidence\".\"packet\": its frame number (Task 4)"),
+        Task("mechanism", "name the blocking mechanism", 30, '"mechanism": the censor\'s name (Task 3)'),
+        Task("names", "list the blocked names", 30, '"names": every blocked site of the list (Task 2)'),
+        Task("pcap", "a capture whose packets prove the mechanism", 30, '"evidence"."pcap": your capture (Task 4)'),
+        Task("packet", "point at the packet that proves it", 10, '"evidence"."packet": its frame number (Task 4)'),
     )
     probe_sites = SITES
     script = (
@@ -99,14 +98,16 @@ class IsItBlocked(LabDefinition):
         if given == variant["mechanism"]:
             results.append(mechanism.passed())
         elif given is None:
-            results.append(mechanism.failed(f"{ANSWERS} has no \"mechanism\" (one of {', '.join(MECHANISMS)})"))
+            results.append(mechanism.failed(f'{ANSWERS} has no "mechanism" (one of {", ".join(MECHANISMS)})'))
         elif given not in MECHANISMS:
             results.append(mechanism.failed(f"{given!r} is not one of {', '.join(MECHANISMS)}"))
         else:
             results.append(mechanism.failed(f"not {given}: compare what a subscriber and the abroad vantage see, "
                                             "layer by layer (DNS, TCP connect, TLS, HTTP)"))  # fmt: skip
         results.append(_names(names, answers.get("names"), set(variant["names"])))
-        results += _capture(pcap, packet, evidence.censor_of(self.steps(variant)[0]), submission, answers.get("evidence") or {})
+        results += _capture(
+            pcap, packet, evidence.censor_of(self.steps(variant)[0]), submission, answers.get("evidence") or {}
+        )
         return results
 
 
@@ -123,7 +124,9 @@ def read_answers(path: Path) -> dict[str, Any] | None:
     expected = {"mechanism": str, "names": list, "evidence": dict}
     for key, kind in expected.items():
         if key in answers and not isinstance(answers[key], kind):
-            raise BadInput(f"{path}: {key!r} must be a JSON {kind.__name__.replace('dict', 'object').replace('str', 'string')}")
+            raise BadInput(
+                f"{path}: {key!r} must be a JSON {kind.__name__.replace('dict', 'object').replace('str', 'string')}"
+            )
     if not all(isinstance(n, str) for n in answers.get("names", [])):
         raise BadInput(f"{path}: 'names' must be a list of strings")
     evidence_ = answers.get("evidence", {})
@@ -136,7 +139,7 @@ def read_answers(path: Path) -> dict[str, Any] | None:
 
 def _names(task: Task, given: list[str] | None, blocked: set[str]) -> TaskResult:
     if not given:
-        return task.failed(f"{ANSWERS} lists no \"names\": test every site of the handout's list")
+        return task.failed(f'{ANSWERS} lists no "names": test every site of the handout\'s list')
     chosen = {n.strip().lower().rstrip(".") for n in given}
     if chosen == blocked:
         return task.passed()

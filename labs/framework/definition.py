@@ -11,9 +11,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
-from tools.lab.steps import Step
-
 from labs.framework.checks import Task, TaskResult
+from tools.lab.steps import Step
 
 
 class LabDefinition(ABC):

@@ -16,14 +16,13 @@ import signal
 import sys
 from pathlib import Path
 
+from labs.framework.definition import LabDefinition
+from labs.framework.errors import BadInput
 from tools.basics.paths import REPO
 from tools.lab import seal
 from tools.play.runner import probe_plan
 from tools.play.spec import Target
 from topologies.model import TopologyModel
-
-from labs.framework.definition import LabDefinition
-from labs.framework.errors import BadInput
 
 
 def start(number: int, student: str, cli: bool, work: Path, script: Path | None) -> int:

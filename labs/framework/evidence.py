@@ -77,7 +77,7 @@ def read(path: Path) -> list[Numbered]:
         out = []
         for n, frame in enumerate(capture.frames(), start=1):
             pkt = ipv4.parse(frame.ip) if frame.ip else None
-            if pkt is not None:
+            if pkt is not None and frame.ip is not None:
                 out.append(Numbered(n, frame.time, pkt, frame.ip))
     if not out:
         raise CaptureError("no IPv4 packet in it")
@@ -153,7 +153,11 @@ def _throttled(_censor: Censor, trigger: Numbered, packets: list[Numbered]) -> E
     for p in _after(trigger, packets):
         if _from_server(trigger, p) and p.pkt.payload:
             late = p.time - trigger.time
-            return Evidence(p.n, trigger.n, f"server's first data {late:.1f} s after the ClientHello") if late >= SLOW_S else None
+            return (
+                Evidence(p.n, trigger.n, f"server's first data {late:.1f} s after the ClientHello")
+                if late >= SLOW_S
+                else None
+            )
     return None
 
 

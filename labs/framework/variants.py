@@ -19,7 +19,9 @@ STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 def student_id(text: str) -> str:
     """A student id as given, or BadInput naming what an id may hold."""
     if not STUDENT_ID.fullmatch(text or ""):
-        raise BadInput(f"student id {text!r}: expected 1-64 letters, digits, '.', '_', '@' or '-', not starting with a sign")
+        raise BadInput(
+            f"student id {text!r}: expected 1-64 letters, digits, '.', '_', '@' or '-', not starting with a sign"
+        )
     return text
 
 

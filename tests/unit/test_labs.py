@@ -12,7 +12,6 @@ from pathlib import Path
 
 from labs.framework import registry
 from labs.framework.cli import main
-
 from tools.basics.paths import REPO
 
 LAB1 = registry.find(1).definition
@@ -59,7 +58,11 @@ def test_wrong_mechanism_fails_the_mechanism_task(tmp_path: Path) -> None:
 def test_a_capture_that_is_not_a_pcap_fails_with_a_hint(tmp_path: Path) -> None:
     variant = LAB1.variant("alice")
     (tmp_path / "c.pcap").write_text("not a capture")
-    answers = {"mechanism": variant["mechanism"], "names": variant["names"], "evidence": {"pcap": "c.pcap", "packet": 1}}
+    answers = {
+        "mechanism": variant["mechanism"],
+        "names": variant["names"],
+        "evidence": {"pcap": "c.pcap", "packet": 1},
+    }
     (tmp_path / "answers.json").write_text(json.dumps(answers))
     results = {r.key: r for r in LAB1.check(variant, tmp_path)}
     assert results["mechanism"].ok and not results["pcap"].ok and "cannot be read" in results["pcap"].hint
@@ -100,7 +103,9 @@ def test_grade_all_writes_one_row_per_student(tmp_path: Path) -> None:
     for student in ("alice", "bob", "carol"):
         (tmp_path / student).mkdir()
     alice = LAB1.variant("alice")
-    (tmp_path / "alice" / "answers.json").write_text(json.dumps({"mechanism": alice["mechanism"], "names": alice["names"]}))
+    (tmp_path / "alice" / "answers.json").write_text(
+        json.dumps({"mechanism": alice["mechanism"], "names": alice["names"]})
+    )
     (tmp_path / "carol" / "answers.json").write_text("[]")
     out = run("grade-all", "1", "--submissions", str(tmp_path), "--out", str(tmp_path / "grades"))
     assert out.returncode == 0, out.stderr

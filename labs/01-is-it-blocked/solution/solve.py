@@ -17,10 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tools.lab.session import LabSession
-
 from labs.framework import evidence
 from labs.framework.definition import LabDefinition
+from tools.lab.session import LabSession
 
 SUBSCRIBER, ABROAD = "home1", "abroad"
 CAPTURE = "capture.pcap"
