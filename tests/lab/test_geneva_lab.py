@@ -212,6 +212,16 @@ def test_a_killed_engine_leaves_the_host_working_and_the_next_one_cleans_up(lab:
     assert home2_rules(lab) == before
 
 
+def test_a_second_engine_on_a_queue_in_use_says_so_and_leaves_the_first_alone(lab: LabSession) -> None:
+    with engine(lab, "kz_segmentation", "first") as err:
+        rules = home2_rules(lab)
+        second = lab.run("home2", "python -m tools.circumvent.geneva --strategy kz_syn_payload --queue 0")
+        assert second.rc == 2 and second.err.startswith("kzlab: error: queue 0: ") and second.err.count("\n") == 1
+        assert home2_rules(lab) == rules
+        fetch(lab)
+    assert counts(err)["triggered"] >= 1
+
+
 def test_it_refuses_a_network_namespace_that_is_not_a_lab_hosts() -> None:
     """In a throw-away network and PID namespace its PID 1 shares: refused before any rule."""
     done = subprocess.run(

@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         counts = serve(strategy, args.port, args.queue, stop)
     except subprocess.CalledProcessError as exc:
         return error(f"iptables {' '.join(exc.cmd[2:])}: {(exc.stderr or '').strip() or exc.returncode}")
+    except OSError as exc:  # the queue cannot be bound (another reader has it) or read
+        return error(f"queue {args.queue}: {exc}")
     print("geneva: " + ", ".join(f"{k} {v}" for k, v in counts.items()), file=sys.stderr, flush=True)
     return 0
 

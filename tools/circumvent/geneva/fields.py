@@ -43,10 +43,6 @@ class Field:
     def key(self) -> str:
         return f"{self.proto}:{self.name}"
 
-    @property
-    def derived(self) -> bool:
-        return self.set is None
-
     def corrupt(self, pkt: IP, rng: random.Random) -> Value:
         """A random value other than the packet's (where the field has more than one)."""
         current = self.get(pkt)
@@ -76,10 +72,6 @@ def _tcp_flags(text: str) -> Value:
     if any(c not in TCP_FLAGS for c in text) or len(set(text)) != len(text):
         raise ValueError
     return sum(1 << TCP_FLAGS.index(c) for c in text)
-
-
-def tcp_flags_text(value: int) -> str:
-    return "".join(c for i, c in enumerate(TCP_FLAGS) if value >> i & 1)
 
 
 def _ip_flags(text: str) -> Value:
