@@ -84,7 +84,7 @@ def inside(lab: LabDefinition, student: str, cli: bool, work: Path, script: Path
         status = 0
         for node, command in commands:
             print(f"{node}$ {command}", flush=True)
-            proc = env.host(node).popen(["bash", "-c", command], cwd=str(REPO))
+            proc = env.host(node).popen(["bash", "-c", command], cwd=str(REPO), stdout=None, stderr=None)
             status |= proc.wait() != 0
         return status
     except (LabError, KeyError) as exc:
