@@ -14,7 +14,7 @@ import pytest
 
 from tools.basics.paths import REPO
 
-PACKAGES = ("topologies", "tools", "scenarios", "bench")
+PACKAGES = ("topologies", "tools", "scenarios", "bench", "labs")
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 
