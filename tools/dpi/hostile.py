@@ -63,7 +63,6 @@ refuses to run outside a lab's own network namespace: one line, exit status 2.
 from __future__ import annotations
 
 import argparse
-import array
 import errno
 import itertools
 import json
@@ -78,6 +77,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from tools.dpi.ipv4 import checksum
 from tools.dpi.mtproto_codec import INIT_SIZE, MODES, RESERVED_STARTS, TAG_SLICE, ciphers
 
 MAX_PACKET = 0xFFFF
@@ -108,19 +108,6 @@ class Target:
 
 
 # -- bytes --------------------------------------------------------------------------------
-def checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071) of ``data``."""
-    if len(data) % 2:
-        data += b"\0"
-    words = array.array("H", data)
-    if sys.byteorder == "little":
-        words.byteswap()
-    total = sum(words)
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def _with_checksum(data: bytes, at: int, value: int, good: bool) -> bytes:
     return data[:at] + struct.pack("!H", value if good else value ^ 0x5555) + data[at + 2 :]
 

@@ -13,8 +13,10 @@ censor injects (resets, block pages, forged DNS answers), checksummed, in micros
 
 from __future__ import annotations
 
+import array
 import socket
 import struct
+import sys
 from dataclasses import dataclass
 
 PROTO_TCP, PROTO_UDP = 6, 17
@@ -171,7 +173,7 @@ def tcp_segment(
     s, d = socket.inet_aton(src), socket.inet_aton(dst)
     tcp = bytearray(_TCP.pack(sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, 5 << 4, flags, window, 0, 0))
     tcp += payload
-    tcp[16:18] = struct.pack("!H", _checksum(s + d + struct.pack("!BBH", 0, PROTO_TCP, len(tcp)) + tcp))
+    tcp[16:18] = struct.pack("!H", checksum(s + d + struct.pack("!BBH", 0, PROTO_TCP, len(tcp)) + tcp))
     return _ip(s, d, PROTO_TCP, bytes(tcp))
 
 
@@ -185,22 +187,26 @@ def udp_datagram(src: str, sport: int, dst: str, dport: int, payload: bytes) -> 
     """A UDP datagram from ``src``:``sport``, checksummed (a forged DNS answer)."""
     s, d = socket.inet_aton(src), socket.inet_aton(dst)
     udp = bytearray(_UDP.pack(sport, dport, _UDP.size + len(payload), 0)) + payload
-    checksum = _checksum(s + d + struct.pack("!BBH", 0, PROTO_UDP, len(udp)) + udp) or 0xFFFF
-    udp[6:8] = struct.pack("!H", checksum)
+    value = checksum(s + d + struct.pack("!BBH", 0, PROTO_UDP, len(udp)) + udp) or 0xFFFF
+    udp[6:8] = struct.pack("!H", value)
     return _ip(s, d, PROTO_UDP, bytes(udp))
 
 
 def _ip(src: bytes, dst: bytes, proto: int, body: bytes) -> Built:
     ip = bytearray(_IP.pack(0x45, 0, _IP.size + len(body), 0, 0, 64, proto, 0, src, dst))
-    ip[10:12] = struct.pack("!H", _checksum(bytes(ip)))
+    ip[10:12] = struct.pack("!H", checksum(bytes(ip)))
     return Built(socket.inet_ntoa(dst), bytes(ip) + body)
 
 
-def _checksum(data: bytes) -> int:
-    """The Internet checksum (RFC 1071); an odd length is padded with a zero byte."""
+def checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071), as IP, TCP and UDP carry it; an odd length is
+    padded with a zero byte."""
     if len(data) % 2:
         data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    words = array.array("H", data)
+    if sys.byteorder == "little":
+        words.byteswap()
+    total = sum(words)
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return ~total & 0xFFFF

@@ -18,23 +18,15 @@ from dataclasses import dataclass, field
 
 from scapy.layers.inet import IP, TCP
 
+from tools.dpi.ipv4 import checksum
+
 TCP_PROTO = 6
-
-
-def internet_checksum(data: bytes) -> int:
-    """RFC 1071's ones' complement sum, as IP and TCP carry it."""
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 def tcp_checksum(src_dst: bytes, segment: bytes) -> int:
     """The checksum of a TCP ``segment`` (its checksum field zero) between the 8 bytes of
     source and destination address."""
-    return internet_checksum(src_dst + struct.pack("!BBH", 0, TCP_PROTO, len(segment)) + segment)
+    return checksum(src_dst + struct.pack("!BBH", 0, TCP_PROTO, len(segment)) + segment)
 
 
 @dataclass
@@ -85,5 +77,5 @@ class Packet:
             right = tcp_checksum(bytes(data[12:20]), bytes(data[ihl:kept]))
             struct.pack_into("!H", data, ihl + 16, self._value("TCP:chksum", right, 16, rng))
         struct.pack_into("!H", data, 10, 0)
-        struct.pack_into("!H", data, 10, self._value("IP:chksum", internet_checksum(bytes(data[:ihl])), 16, rng))
+        struct.pack_into("!H", data, 10, self._value("IP:chksum", checksum(bytes(data[:ihl])), 16, rng))
         return bytes(data)
