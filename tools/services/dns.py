@@ -72,12 +72,14 @@ logging {{
 """
 
 
-def _start_named(ctx: ServiceContext, node: str, kind: str, listen: list[str], options: str, zones: str) -> None:
+def _start_named(
+    ctx: ServiceContext, node: str, kind: str, listen: list[str], options: str, zones: str, *, early: bool = True
+) -> None:
+    """Early by default: named's automatic interface scan listens on each address as it comes."""
     work = ctx.named_dir / f"{node}-{kind}"
     conf = work / "named.conf"
     conf.write_text(_named_conf(work, listen, options) + zones)
-    # Early: named's automatic interface scan starts listening on each address as it comes.
-    ctx.spawn(node, kind, ["named", "-f", "-4", "-n", "1", "-c", str(conf)], early=True)
+    ctx.spawn(node, kind, ["named", "-f", "-4", "-n", "1", "-c", str(conf)], early=early)
 
 
 def start_authoritative(ctx: ServiceContext, node: str, service: Service) -> list[Readiness]:
@@ -97,7 +99,8 @@ def start_recursive(ctx: ServiceContext, node: str, service: Service) -> list[Re
     # Empty until a censor (ResolverBlocklist) writes a response policy there and reloads.
     for name in (POLICY_OPTIONS, POLICY_ZONES):
         (work / name).write_text("")
-    if service.params.get("root_copy"):  # RFC 8806: a local copy of the root zone
+    root_copy = bool(service.params.get("root_copy"))
+    if root_copy:  # RFC 8806: a local copy of the root zone
         root_source = f'zone "." {{ type secondary; primaries {{ {root}; }}; file "{work}/root.copy"; }};\n'
     else:
         root_source = f'zone "." {{ type hint; file "{work}/root.hints"; }};\n'
@@ -108,5 +111,7 @@ def start_recursive(ctx: ServiceContext, node: str, service: Service) -> list[Re
         f'  include "{work}/{POLICY_OPTIONS}";'
     )
     listen = service.params.get("listen") or [str(a) for a in ctx.model.graph.nodes[node]["loopbacks"]]
-    _start_named(ctx, node, "resolver", listen, options, zones)
+    # A copy of the root zone is transferred at start: that one starts with its network up
+    # (started before, named puts the failed transfer's retry off beyond the lab's wait).
+    _start_named(ctx, node, "resolver", listen, options, zones, early=not root_copy)
     return [dns_ready(node, f"resolver {a}", a, PROBE_NAME, after=root_ready(ctx.model)) for a in listen]
