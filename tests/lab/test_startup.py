@@ -45,6 +45,7 @@ try:
         out["kernel"][node] = {
             "addr": json.loads(host.cmd("ip -j -4 addr show")),
             "route": json.loads(host.cmd("ip -j -4 route show table main")),
+            "nonlocal_bind": host.cmd("cat /proc/sys/net/ipv4/ip_nonlocal_bind").strip(),
         }
     never = Readiness("home1", "nothing on port 9", TcpOpen("95.56.1.1", 9))
     waits = Readiness("mob1", "something after it", TcpOpen("2.132.1.1", 9), after=never)
@@ -116,6 +117,12 @@ def test_every_device_has_the_models_routes(seen: dict, model: TopologyModel) ->
             gateway = model.default_gateway(node)
             assert static == ({("default", str(gateway))} if gateway else set()), node
         assert blackholes == {str(p) for p in model.graph.nodes[node]["prefixes"]}, node
+
+
+def test_no_device_accepts_binds_to_addresses_it_does_not_hold(seen: dict, model: TopologyModel) -> None:
+    """Early services bind before their addresses exist; once the lab is up, every device
+    is back to the kernel's default."""
+    assert {node: seen["kernel"][node]["nonlocal_bind"] for node in model.nodes()} == dict.fromkeys(model.nodes(), "0")
 
 
 def _net(dst: str) -> str:

@@ -76,6 +76,7 @@ class Lab:
         self.timings["network"] = time.monotonic() - t0
         self.ctx.launch(self.net, early=False)
         self.wait_ready(checks)
+        self.ctx.bind_own_addresses_only()
         self.timings["ready"] = time.monotonic() - t0
         return self
 

@@ -80,14 +80,24 @@ class ServiceContext:
         its node, with its output in the service's log file."""
         self.net = net
         mine = [launch for launch in self.launches if launch.early == early]
-        nodes = [net.get(node) for node in dict.fromkeys(launch.node for launch in mine if early)]
-        for host in nodes:  # to every shell first, so that they run side by side
-            host.sendCmd("echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind")
-        for host in nodes:
-            host.waitOutput()
+        if early:
+            self._nonlocal_bind(net, 1)
         with ThreadPoolExecutor(LAUNCHES_AT_ONCE) as pool:
             procs = list(pool.map(lambda launch: self._start(net, launch), mine))
         self.processes += [(f"{launch.node}/{launch.kind}", proc) for launch, proc in zip(mine, procs, strict=True)]
+
+    def bind_own_addresses_only(self) -> None:
+        """Once every service listens: the early services' nodes refuse binds to addresses
+        they do not hold again, as a kernel does by default."""
+        assert self.net is not None
+        self._nonlocal_bind(self.net, 0)
+
+    def _nonlocal_bind(self, net: Mininet, value: int) -> None:
+        nodes = [net.get(node) for node in dict.fromkeys(launch.node for launch in self.launches if launch.early)]
+        for host in nodes:  # to every shell first, so that they run side by side
+            host.sendCmd(f"echo {value} > /proc/sys/net/ipv4/ip_nonlocal_bind")
+        for host in nodes:
+            host.waitOutput()
 
     def _start(self, net: Mininet, launch: Launch) -> subprocess.Popen:
         with open(self.log(launch.node, launch.kind), "ab") as log:
