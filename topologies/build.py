@@ -50,7 +50,7 @@ class KernelBridge(Switch):
 
 class Device(Host):
     """A lab device: Mininet's host (a shell in its own network and mount namespace) whose
-    interfaces, addresses and routes configure() sets from inside, rather than Mininet's
+    interfaces, addresses and routes set_up() sets from inside, rather than Mininet's
     one command per setting."""
 
     def config(self, **_params: Any) -> dict[str, Any]:
@@ -59,7 +59,7 @@ class Device(Host):
 
 class DeviceIntf(Intf):
     """An interface as Mininet knows it (name, address and MAC for the CLI and ``IP()``),
-    with nothing run: the kernel device comes from wire(), its address from configure()."""
+    with nothing run: the kernel device comes from wire(), its address from set_up()."""
 
     def config(self, ip: str | None = None, **_params: Any) -> dict[str, Any]:
         if ip:
@@ -181,24 +181,32 @@ def _write(path: Path, data: bytes, mode: int) -> None:
 PRIVATE_FILES = (("resolv.conf", "/etc/resolv.conf"), ("certs", "/etc/ssl/certs"))  # under home, over the machine's
 
 
-def configure(net: Mininet, model: TopologyModel, rundir: Path, bundle: bytes) -> None:
-    """Addresses, forwarding, routes and private files for every device; BuildError if a
-    device's private files could not be mounted or its network not set up.
+def private_files(model: TopologyModel, rundir: Path, bundle: bytes) -> dict[str, Path]:
+    """Every device's private files (host_files), several devices side by side (each
+    mostly waits on the file system): node -> its directory."""
+    (rundir / "hosts").mkdir(exist_ok=True)
+    if any(model.role(node) in CLIENT_ROLES for node in model.nodes()):
+        nss_template(rundir, bundle)  # once, before the clients' copies are made side by side
+    with ThreadPoolExecutor(DEVICES_AT_ONCE) as pool:
+        homes = pool.map(lambda node: host_files(model, node, rundir, bundle), model.nodes())
+        return dict(zip(model.nodes(), homes, strict=True))
+
+
+def set_up(net: Mininet, model: TopologyModel, homes: dict[str, Path]) -> None:
+    """Addresses, forwarding, routes and the private files (``homes``, from private_files)
+    for every device; BuildError if a device's private files could not be mounted or its
+    network not set up.
 
     Each device is set up from a thread of this process that enters the device's network
     and mount namespaces (topologies/kernel.py: sysctls, bind mounts and rtnetlink, no
     process started), several devices side by side."""
     tables = model.routing_tables()
-    (rundir / "hosts").mkdir(exist_ok=True)
-    if any(model.role(node) in CLIENT_ROLES for node in model.nodes()):
-        nss_template(rundir, bundle)  # once, before the clients' copies are made side by side
 
     def setup(node: str) -> str | None:
-        """The device's private files, then the device itself; what failed, or None."""
-        home = host_files(model, node, rundir, bundle)
+        """What failed, or None."""
         host = net.get(node)
         try:
-            kernel.inside(host.pid, _set_up, host, model, node, home, tables.get(node, []), mounts=True)
+            kernel.inside(host.pid, _set_up, host, model, node, homes[node], tables.get(node, []), mounts=True)
         except OSError as exc:
             return exc.strerror
         return None
@@ -210,9 +218,14 @@ def configure(net: Mininet, model: TopologyModel, rundir: Path, bundle: bytes) -
         more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
         raise BuildError(f"node {node}: {what}{more}")
     for node in model.nodes():  # what the device's own commands (Mininet's cmd) see as HOME
-        net.get(node).sendCmd(f"export HOME={rundir / 'hosts' / node / 'home'}")
+        net.get(node).sendCmd(f"export HOME={homes[node] / 'home'}")
     for node in model.nodes():
         net.get(node).waitOutput()
+
+
+def configure(net: Mininet, model: TopologyModel, rundir: Path, bundle: bytes) -> None:
+    """The whole configuration: private_files(), then set_up()."""
+    set_up(net, model, private_files(model, rundir, bundle))
 
 
 def _set_up(host: Host, model: TopologyModel, node: str, home: Path, routes: list[tuple[Any, Any]]) -> None:

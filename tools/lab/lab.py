@@ -26,7 +26,7 @@ from tools.services import readiness
 from tools.services.base import ServiceContext
 from tools.services.pki import CertificateAuthority, pem
 from tools.services.readiness import Readiness
-from topologies.build import BuildError, configure, mininet_network, nss_template
+from topologies.build import BuildError, mininet_network, private_files, set_up
 from topologies.model import TopologyModel
 
 READY_TIMEOUT = 30.0
@@ -59,18 +59,18 @@ class Lab:
         web_ca = CertificateAuthority.new_root()
         (self.rundir / "global-root.pem").write_bytes(pem(web_ca.cert))
         self.ctx = ServiceContext(self.model, None, self.rundir, self.named_dir, web_ca)
-        # The services' files (certificates, configurations) and the clients' NSS database
+        # The devices' private files and the services' files (certificates, configurations)
         # are made while the network's nodes start: that mostly waits on the nodes' shells.
         with ThreadPoolExecutor(2) as pool:
-            pool.submit(nss_template, self.rundir, pem(web_ca.cert))
+            made = pool.submit(private_files, self.model, self.rundir, pem(web_ca.cert))
             planned = pool.submit(self._plan_services, self.ctx)
             self.net = mininet_network(self.model)
-            checks = planned.result()
+            homes, checks = made.result(), planned.result()
         self.ctx.launch(self.net, early=True)  # their start-up overlaps the configuration
         self.net.build()
         self.net.start()  # bridges and links are wired already (mininet_network)
         try:
-            configure(self.net, self.model, self.rundir, pem(web_ca.cert))
+            set_up(self.net, self.model, homes)
         except BuildError as exc:  # a failed bind mount, say: one line, the run stops
             raise LabError(str(exc)) from None
         self.timings["network"] = time.monotonic() - t0
