@@ -54,6 +54,7 @@ class Device(Host):
     one command per setting."""
 
     def config(self, **_params: Any) -> dict[str, Any]:
+        """Nothing to run (Mininet would bring lo up with ifconfig): set_up() does it."""
         return {}
 
 
@@ -73,7 +74,7 @@ class VethLink(Link):
 
     @classmethod
     def makeIntfPair(cls, *_args: Any, **_kwargs: Any) -> None:  # noqa: N802 - Mininet's name
-        return None
+        """Nothing yet: wire() makes the pair."""
 
 
 class LabNetwork(Mininet):
