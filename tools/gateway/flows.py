@@ -37,6 +37,13 @@ class Flow:
     state: str = HANDSHAKE
     sni: str | None = None
 
+    def done(self) -> None:
+        """Decided: the caller gave its held packets their verdicts. It keeps no bytes: a
+        decided flow stays in the table only so that its later packets go on at once."""
+        self.state, self.data, self.first, self.sni = DONE, b"", None, None
+        self.client_options = self.server_options = b""
+        self.held.clear()
+
 
 class FlowTable:
     def __init__(self, max_flows: int, ttl: float, decide_timeout: float) -> None:

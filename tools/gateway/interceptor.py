@@ -242,20 +242,20 @@ class Interceptor:
         for held in flow.held:
             held.set_mark(held.get_mark() | rules.MARK_PASS)
             _verdict(held.accept)
-        had_packets = bool(flow.held)
-        flow.held.clear()
         self.flows.stop_deciding(key)
-        if flow.state in (COLLECTING, DECIDING) or had_packets:
+        if flow.state in (COLLECTING, DECIDING) or flow.held:
             self.log.write("passed", key[0], sni=flow.sni, server=key[2], reason=reason)
-        flow.state = DONE
+        flow.done()
 
     # -- the slow path (worker threads) -------------------------------------------------
     def _decide(self, key: Key, address: str, port: int, sni: str) -> None:
         """Connect to the server and, if it is trusted, have the forged context ready. Any
-        error becomes a decision to pass the flow."""
+        error becomes a decision to pass the flow. TLS sessions are kept for listed names
+        only: the names walled subscribers make up would spend the reads (upstream.Sessions)."""
         up = None
         try:
-            up = upstream.connect(self.upstream_ctx, address, port, sni, self.sessions)
+            sessions = self.sessions if sni in self.config.targets else None
+            up = upstream.connect(self.upstream_ctx, address, port, sni, sessions)
             real = up.certificate if up.trusted else None  # every trusted connection has one
             decision = Decision(key, sni, up, self.contexts.get(real) if real is not None else None)
         except Exception as exc:  # noqa: BLE001 - a failed decision passes the flow, never hangs it
@@ -294,9 +294,8 @@ class Interceptor:
             return
         for held in flow.held:
             _verdict(held.drop)
-        flow.held.clear()
         self.flows.stop_deciding(d.key)
-        flow.state = DONE
+        flow.done()
         self.stats.count("intercepted")
         self.log.write(
             "intercepted",

@@ -14,7 +14,9 @@ A forged leaf follows 1.7: subject and subjectAltName copied from the server's R
 certificate (not from the SNI), a fresh RSA-2048 key with public exponent 3 per host,
 validity copied from the real certificate shifted 6 hours earlier (24 hours from
 2019-07-30: ``shift_hours``), the real serial with its last 33 bits randomised, and
-every other extension dropped.
+every other extension dropped. The device keeps the keys of the ``key_limit`` hosts it
+forged for most recently (HOST_KEYS); a host forgotten gets a fresh key at its next
+forging.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import datetime as dt
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +38,7 @@ from tools.services.pki import CertificateAuthority, key_pem, pem, write_private
 
 UTC = dt.UTC
 SERIAL_RANDOM_BITS = 33
+HOST_KEYS = 1024  # hosts whose leaf key is kept, the least recently used forgotten first
 
 
 READY = "ready"  # written last into a generation's directory, once all its files are there
@@ -134,7 +138,8 @@ class NationalCA:
     root: CertificateAuthority
     intermediate: CertificateAuthority
     shift_hours: int = 6
-    _host_keys: dict[str, rsa.RSAPrivateKey] = field(default_factory=dict)
+    key_limit: int = HOST_KEYS
+    _host_keys: OrderedDict[str, rsa.RSAPrivateKey] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -166,6 +171,9 @@ class NationalCA:
         with self._lock:
             if host not in self._host_keys:
                 self._host_keys[host] = rsa.generate_private_key(3, 2048)
+                while len(self._host_keys) > self.key_limit:
+                    self._host_keys.popitem(last=False)
+            self._host_keys.move_to_end(host)
             return self._host_keys[host]
 
     def forge(self, real: x509.Certificate) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:

@@ -11,7 +11,8 @@ resumes it on the next (an abbreviated handshake: one round trip, no key exchang
 certificate it verified comes with the session). A server that will not resume (its
 ticket key changed, another certificate) gets a full handshake and a fresh check. The
 measurements do not say whether the 2019 device resumed; a middlebox that connects to
-the same servers all day has every reason to.
+the same servers all day has every reason to. Reading a session costs memory for good
+on the Pythons the lab runs on, so the device reads few (``Sessions``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ CIPHER_SUITES = (
 )
 TIMEOUT = 5.0
 SESSIONS = 4096  # (server, port, name) sessions kept, the least recently used dropped first
+SESSION_READS = 1024  # sessions read from connections in the device's life (see Sessions)
 
 
 @dataclass
@@ -58,10 +60,18 @@ def context(trust_bundle: str) -> ssl.SSLContext:
 
 
 class Sessions:
-    """The last TLS session with each (address, port, SNI), at most ``limit`` of them."""
+    """The last TLS session with each (address, port, SNI), at most ``limit`` of them.
 
-    def __init__(self, limit: int = SESSIONS) -> None:
-        self.limit = limit
+    Reading a connection's session (``SSLSocket.session``) leaks a copy of it on CPython
+    3.11 to 3.12.6 (gh-116810: about 6 KB with the server's certificates), and the device
+    connects for every flow it intercepts: a read per connection grew it by 11 MB per
+    100,000 hostile packets. So a session is read only after a full handshake (a resumed
+    one goes on with the session offered) and at most ``reads`` times in the device's
+    life, which bounds the leak (1,024 reads: about 6 MB); past that, a server without a
+    kept session gets full handshakes."""
+
+    def __init__(self, limit: int = SESSIONS, reads: int = SESSION_READS) -> None:
+        self.limit, self.reads_left = limit, reads
         self.sessions: OrderedDict[tuple[str, int, str], ssl.SSLSession] = OrderedDict()
         self.lock = threading.Lock()
 
@@ -72,7 +82,16 @@ class Sessions:
                 self.sessions.move_to_end(key)
             return session
 
-    def put(self, key: tuple[str, int, str], session: ssl.SSLSession | None) -> None:
+    def keep(self, key: tuple[str, int, str], tls: ssl.SSLSocket) -> None:
+        """Keep the session of ``tls``, a connection just made, for ``key``: unless it
+        resumed the session offered (nothing new to read) or the reads are spent."""
+        if tls.session_reused:
+            return
+        with self.lock:
+            if self.reads_left <= 0:
+                return
+            self.reads_left -= 1
+        session = tls.session
         if session is None:
             return
         with self.lock:
@@ -82,16 +101,18 @@ class Sessions:
                 self.sessions.popitem(last=False)
 
 
-def connect(ctx: ssl.SSLContext, address: str, port: int, sni: str, sessions: Sessions) -> Upstream:
-    """Connect to ``address``:``port`` with ``sni``. Never raises: an untrusted chain, a
-    failed connection, or an SNI that is no host name (a label over 63 characters, an
+def connect(ctx: ssl.SSLContext, address: str, port: int, sni: str, sessions: Sessions | None) -> Upstream:
+    """Connect to ``address``:``port`` with ``sni``, resuming and keeping the session in
+    ``sessions`` (None: a full handshake, nothing kept). Never raises: an untrusted chain,
+    a failed connection, or an SNI that is no host name (a label over 63 characters, an
     empty label, a NUL: OpenSSL will not send it) is reported as the failure."""
+    key = (address, port, sni)
     try:
         raw = socket.create_connection((address, port), timeout=TIMEOUT)
     except OSError as exc:
         return Upstream(None, None, False, f"connect: {exc}")
     try:
-        tls = ctx.wrap_socket(raw, server_hostname=sni, session=sessions.get((address, port, sni)))
+        tls = ctx.wrap_socket(raw, server_hostname=sni, session=sessions.get(key) if sessions is not None else None)
     except ssl.SSLCertVerificationError as exc:
         raw.close()
         return Upstream(None, None, False, f"untrusted: {exc.verify_message}")
@@ -105,6 +126,7 @@ def connect(ctx: ssl.SSLContext, address: str, port: int, sni: str, sessions: Se
     if der is None:  # only an anonymous suite gets through a handshake without one
         tls.close()
         return Upstream(None, None, False, "tls: the server sent no certificate")
-    sessions.put((address, port, sni), tls.session)
+    if sessions is not None:
+        sessions.keep(key, tls)
     tls.settimeout(None)
     return Upstream(tls, x509.load_der_x509_certificate(der), True)

@@ -11,6 +11,12 @@ The device consults the garden on its packet loop, so ``contains`` only reads tw
 under a lock held for no more than a set operation; the iptables changes that walling
 and releasing need run on a thread of their own, in order, from a queue, never while
 that lock is held (DESIGN principle 8: no blocking call on a packet loop).
+
+A subscriber walled or released one by one costs an entry and an iptables rule, and
+with enforcement any address whose handshake fails is walled, spoofed ones included; so
+at most ``limit`` subscribers are (MAX_SUBSCRIBERS). Past it, the garden stays as it is:
+a subscriber who rejects the chain is not walled, one who accepts it is not let out of a
+walled block (said once on stderr).
 """
 
 from __future__ import annotations
@@ -18,11 +24,13 @@ from __future__ import annotations
 import ipaddress
 import queue
 import subprocess
+import sys
 import threading
 
 from tools.gateway.surveillance import Log
 
 CHAIN = "KZ_WALLED"
+MAX_SUBSCRIBERS = 4096  # walled or released one by one, at most
 
 
 def _nat(*args: str, check: bool = True) -> None:
@@ -30,11 +38,12 @@ def _nat(*args: str, check: bool = True) -> None:
 
 
 class WalledGarden:
-    def __init__(self, portal: str | None, blocks: list[str], log: Log) -> None:
+    def __init__(self, portal: str | None, blocks: list[str], log: Log, limit: int = MAX_SUBSCRIBERS) -> None:
         self.portal = portal
         self.blocks = [ipaddress.IPv4Network(b) for b in blocks]
         self.walled: set[str] = set()
         self.released: set[str] = set()
+        self.limit, self.full_said = limit, False
         self.log = log
         self.lock = threading.Lock()  # guards the two sets only, never an iptables call
         self.changes: queue.Queue[tuple[str, ...] | None] = queue.Queue()
@@ -109,9 +118,22 @@ class WalledGarden:
                 return True
         return self._in_blocks(subscriber)
 
+    def _full(self, subscriber: str) -> bool:
+        """Under the lock: whether the garden holds ``limit`` subscribers, not this one."""
+        if (
+            len(self.walled) + len(self.released) < self.limit
+            or subscriber in self.walled
+            or subscriber in self.released
+        ):
+            return False
+        if not self.full_said:
+            self.full_said = True
+            print(f"walled garden: {self.limit} subscribers, no more walled or released", file=sys.stderr, flush=True)
+        return True
+
     def wall(self, subscriber: str, reason: str) -> None:
         with self.lock:
-            if subscriber in self.walled:
+            if subscriber in self.walled or self._full(subscriber):
                 return
             self.walled.add(subscriber)
             was_released = subscriber in self.released
@@ -124,7 +146,11 @@ class WalledGarden:
     def release(self, subscriber: str) -> None:
         in_blocks = self._in_blocks(subscriber)
         with self.lock:
-            if subscriber in self.released or (subscriber not in self.walled and not in_blocks):
+            if (
+                subscriber in self.released
+                or (subscriber not in self.walled and not in_blocks)
+                or self._full(subscriber)
+            ):
                 return
             was_walled = subscriber in self.walled
             self.walled.discard(subscriber)
