@@ -12,9 +12,10 @@ at ``gw``, each with its own list (as tests/lab/test_hostile_packets.py attaches
 2. Decisions per second: the device and the engines attached; the same burst; for each
    queue (``/proc/net/netfilter/nfnetlink_queue``, read every 0.2 s), the packets it took
    over the time from the first sent until it last changed (emptied, or what is left in
-   it stopped moving: packets that never get a verdict), the packets the kernel dropped
-   because it was full, and those left; ratios against (1)'s forwarding rate, and
-   ``gw``'s own forwarding rate with them attached against (1).
+   it stopped moving: packets held), the packets the kernel dropped because it was full,
+   and those left without a verdict once every hold is over (the device holds a
+   ClientHello's first segments for as long as its flow may be idle); ratios against
+   (1)'s forwarding rate, and ``gw``'s own forwarding rate with them attached against (1).
 3. Memory: ``--packets`` more at ``--rate`` per second (in chunks of 100,000, each its
    own seed), each process's RSS (VmRSS, read inside ``gw``) at the start, after the
    first 100,000 and at the end. Flat: end / after 100k close to 1 (the first 100,000
@@ -35,6 +36,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.results import write
+from tools.gateway.interceptor import Config
 from tools.lab.session import LabSession
 from topologies.internet import FACEBOOK, all_sites
 
@@ -42,6 +44,8 @@ FB = all_sites((FACEBOOK,))["facebook.com"].address  # 157.240.241.35
 DNS_SERVER, SENDER = "8.8.8.8", "home2"
 PACKETS, RATE, BURST, SEED, CHUNK = 1_000_000, 2000, 100_000, 2019, 100_000
 DRAIN = 120.0  # seconds at most for the queues to settle after a burst
+QUIET = 5.0  # seconds a queue's counters stay still once it has settled (emptied, or holds packets)
+HOLD = Config.flow_ttl + 15  # seconds, then, for every held packet to get its verdict
 # key -> (censor, parameters), attached at gw in this order
 PATHS: dict[str, tuple[str, dict[str, Any]]] = {
     "device": ("NationalInterception", {}),
@@ -126,16 +130,22 @@ def burst(lab: LabSession, count: int, seed: int) -> dict[str, Any]:
     sent = send(lab, count, seed, None, watch)
     f1 = forwarded(lab)
     deadline = time.monotonic() + DRAIN
-    while time.monotonic() < deadline and any(v[0] and time.monotonic() - t < 5 for v, t in last.values()):
+    while time.monotonic() < deadline and any(v[0] and time.monotonic() - t < QUIET for v, t in last.values()):
         watch()
         time.sleep(0.2)
+    # What is still waiting is held: the device keeps a ClientHello's first segments until
+    # the rest comes or its flow has been idle flow_ttl; by then every packet has its verdict.
+    deadline, left = time.monotonic() + HOLD, queues(lab)
+    while any(v[0] for v in left.values()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        left = queues(lab)
     per_queue = {}
     for q, (v, changed) in last.items():
         taken = v[2] - q0.get(q, (0, 0, 0))[2]
         per_queue[q] = {
             "taken": taken,
             "dropped_full": v[1] - q0.get(q, (0, 0, 0))[1],
-            "left": v[0],
+            "left": left.get(q, v)[0],
             "busy_s": changed - start,
             "decisions_per_s": taken / max(changed - start, 1e-9),
         }

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from tools.gateway.interceptor import Config
 from tools.lab.session import LabSession
 from topologies.internet import FACEBOOK, KASPI, TELEGRAM_DCS, all_sites
 
@@ -46,7 +47,9 @@ SENDER, CLIENT = "home2", "home1"
 COUNT, RATE, SEED = 100_000, 1000, 2019
 RSS_GROWTH = 64 << 20  # bytes: the most any process may grow over its RSS before the flood
 SAMPLE_EVERY = 1.0  # seconds between RSS samples
-DRAIN = 30.0  # seconds for the queues to hand back every packet once the sender is done
+# Seconds for the queues to hand back every packet once the sender is done: the device holds
+# a ClientHello's first segments until the rest comes or its flow has been idle flow_ttl.
+DRAIN = Config.flow_ttl + 15
 BOGUS = "104.244.46.244"  # SpoofDNSResponse's default answer
 QAZNET = "CN=Qaznet Trust Network,C=KZ"
 SECURITY_CERTIFICATE = "CN=Security Certificate,C=KZ"

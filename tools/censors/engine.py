@@ -157,7 +157,15 @@ def serve(censor: QueueCensor, index: int, log_path: Path, stop: threading.Event
     with open(log_path, "a") as log:
         engine = Engine(censor, index, log, Injector())
         queue = NetfilterQueue()
-        queue.bind(100 + index, engine.handle, max_len=ipv4.QUEUE_LENGTH, sock_len=ipv4.QUEUE_SOCKET_BYTES)
+        # Copies of COPY_BYTES at most: netfilterqueue reads each message (the copy and the
+        # kernel's metadata) into 4 KiB and skips a longer one, whose packet never gets a verdict.
+        queue.bind(
+            100 + index,
+            engine.handle,
+            max_len=ipv4.QUEUE_LENGTH,
+            range=ipv4.COPY_BYTES,
+            sock_len=ipv4.QUEUE_SOCKET_BYTES,
+        )
         fd = queue.get_fd()
         try:
             while not stop.is_set():

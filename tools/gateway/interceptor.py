@@ -337,7 +337,15 @@ class Interceptor:
     def run(self, stop: threading.Event) -> None:
         self.injector = Injector()
         queue = NetfilterQueue()
-        queue.bind(self.config.queue, self.on_packet, max_len=ipv4.QUEUE_LENGTH, sock_len=ipv4.QUEUE_SOCKET_BYTES)
+        # Copies of COPY_BYTES at most: netfilterqueue reads each message (the copy and the
+        # kernel's metadata) into 4 KiB and skips a longer one, whose packet never gets a verdict.
+        queue.bind(
+            self.config.queue,
+            self.on_packet,
+            max_len=ipv4.QUEUE_LENGTH,
+            range=ipv4.COPY_BYTES,
+            sock_len=ipv4.QUEUE_SOCKET_BYTES,
+        )
         fd = queue.get_fd()
         try:
             while not stop.is_set():
