@@ -26,9 +26,12 @@ MAX_WSCALE = 14  # RFC 7323 2.3: a larger shift is used as 14
 _IP = struct.Struct("!BBHHHBBH4s4s")
 _TCP = struct.Struct("!HHIIBBHHH")
 _UDP = struct.Struct("!HHHH")
-# What an NFQUEUE reader gets of a packet at most (netfilterqueue's copy range: a 4 KiB
-# buffer less its metadata); the kernel's receive buffer is sized for a full queue of them.
-COPY_BYTES = 4016
+# What an NFQUEUE reader asks the kernel to copy of a packet at most. netfilterqueue reads
+# each message into 4 KiB, and Linux adds up to 144 bytes of metadata for an IPv4 queue
+# without the conntrack, uid/gid or secctx flags (nfqnl_build_packet_message): a longer
+# message is skipped unread and its packet never gets a verdict. The kernel's receive
+# buffer is sized for a full queue of such copies.
+COPY_BYTES = 4096 - 144
 QUEUE_LENGTH = 4096
 QUEUE_SOCKET_BYTES = QUEUE_LENGTH * (COPY_BYTES + 800)
 

@@ -135,7 +135,9 @@ def serve(strategy: Strategy, port: int, queue_num: int, stop: threading.Event) 
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, rules.SENT)
     runner = Runner(strategy, sock, random.Random())
     queue = NetfilterQueue()
-    queue.bind(queue_num, runner.handle, max_len=ipv4.QUEUE_LENGTH, sock_len=ipv4.QUEUE_SOCKET_BYTES)
+    queue.bind(
+        queue_num, runner.handle, max_len=ipv4.QUEUE_LENGTH, range=ipv4.COPY_BYTES, sock_len=ipv4.QUEUE_SOCKET_BYTES
+    )
     try:
         rules.install(port, queue_num, {"out": strategy.outbound, "in": strategy.inbound})
         print(f"ready: queue {queue_num}, port {port}, strategy {strategy}", flush=True)
