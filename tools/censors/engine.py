@@ -32,11 +32,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
 
-from netfilterqueue import NetfilterQueue
-
 from tools.censors.base import Decision
 from tools.censors.queue import QueueCensor
-from tools.dpi import ipv4
+from tools.dpi import ipv4, nfqueue
 from tools.dpi.inject import Injector
 
 
@@ -156,16 +154,7 @@ def serve(censor: QueueCensor, index: int, log_path: Path, stop: threading.Event
     """The live loop: the queue's packets to the Engine until ``stop``."""
     with open(log_path, "a") as log:
         engine = Engine(censor, index, log, Injector())
-        queue = NetfilterQueue()
-        # Copies of COPY_BYTES at most: netfilterqueue reads each message (the copy and the
-        # kernel's metadata) into 4 KiB and skips a longer one, whose packet never gets a verdict.
-        queue.bind(
-            100 + index,
-            engine.handle,
-            max_len=ipv4.QUEUE_LENGTH,
-            range=ipv4.COPY_BYTES,
-            sock_len=ipv4.QUEUE_SOCKET_BYTES,
-        )
+        queue = nfqueue.bind(100 + index, engine.handle)
         fd = queue.get_fd()
         try:
             while not stop.is_set():

@@ -47,9 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from netfilterqueue import NetfilterQueue
-
-from tools.dpi import ipv4
+from tools.dpi import ipv4, nfqueue
 from tools.dpi.inject import Injector
 from tools.dpi.tls import parse_client_hello
 from tools.gateway import mitm, rules, upstream
@@ -336,16 +334,7 @@ class Interceptor:
     # -- the loop ------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         self.injector = Injector()
-        queue = NetfilterQueue()
-        # Copies of COPY_BYTES at most: netfilterqueue reads each message (the copy and the
-        # kernel's metadata) into 4 KiB and skips a longer one, whose packet never gets a verdict.
-        queue.bind(
-            self.config.queue,
-            self.on_packet,
-            max_len=ipv4.QUEUE_LENGTH,
-            range=ipv4.COPY_BYTES,
-            sock_len=ipv4.QUEUE_SOCKET_BYTES,
-        )
+        queue = nfqueue.bind(self.config.queue, self.on_packet)
         fd = queue.get_fd()
         try:
             while not stop.is_set():

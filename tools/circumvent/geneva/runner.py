@@ -24,11 +24,9 @@ import traceback
 from collections import Counter, deque
 from typing import Any
 
-from netfilterqueue import NetfilterQueue
-
 from tools.circumvent.geneva import actions, rules
 from tools.circumvent.geneva.syntax import Strategy
-from tools.dpi import ipv4
+from tools.dpi import nfqueue
 
 NF_INET_LOCAL_IN = 1  # the hook a packet was queued at (netfilter's numbering)
 PENDING = 1024  # sent packets awaiting their return through the queue, at most
@@ -134,10 +132,7 @@ def serve(strategy: Strategy, port: int, queue_num: int, stop: threading.Event) 
     sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, rules.SENT)
     runner = Runner(strategy, sock, random.Random())
-    queue = NetfilterQueue()
-    queue.bind(
-        queue_num, runner.handle, max_len=ipv4.QUEUE_LENGTH, range=ipv4.COPY_BYTES, sock_len=ipv4.QUEUE_SOCKET_BYTES
-    )
+    queue = nfqueue.bind(queue_num, runner.handle)
     try:
         rules.install(port, queue_num, {"out": strategy.outbound, "in": strategy.inbound})
         print(f"ready: queue {queue_num}, port {port}, strategy {strategy}", flush=True)
