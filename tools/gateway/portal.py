@@ -14,6 +14,7 @@ Run: ``python -m tools.gateway.portal --listen ADDR --ca-dir DIR``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler
@@ -26,6 +27,7 @@ from tools.gateway.national_ca import GENERATIONS, READY, NationalCA
 from tools.services.http import run_forever, serve
 
 PORTAL_HOST = "qca.kz"
+KEYGEN_NICENESS = 10
 FILES = {"2019": ("/qazca", "Qaznet Trust Network"), "2020": ("/2020/ISCA", "Information Security CA")}
 
 INSTRUCTIONS = """<!doctype html><html><head><meta charset="utf-8">
@@ -91,7 +93,10 @@ class Portal(BaseHTTPRequestHandler):
 def make_cas(root: Path) -> None:
     """Make every generation's CA (RSA-4096 roots: seconds), then serve their files. It runs
     beside the server so that the lab does not wait for it; whoever needs a CA waits for
-    its ``ready`` marker (national_ca.wait_ready) and the downloads answer 503 until then."""
+    its ``ready`` marker (national_ca.wait_ready) and the downloads answer 503 until then.
+    The thread runs at a low priority (nice 10) so that the key generation takes only the
+    CPU the starting lab leaves idle."""
+    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), KEYGEN_NICENESS)
     for label, generation in GENERATIONS.items():
         directory = root / label
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
