@@ -1,4 +1,4 @@
-"""Typed censor parameters (tools/censors/params.py) and the engine's rule for packets it
+"""Typed censor parameters (tools/basics/params.py) and the engine's rule for packets it
 cannot handle (tools/censors/engine.py), without root: issue 9, items 3 and 4.
 
 Every censor declares its parameters; a wrong type or value is one CensorError line

@@ -15,12 +15,12 @@ from scapy.layers.inet import IP, TCP, UDP
 from scapy.utils import wrpcap
 
 from tests.unit.samples import client_hello
+from tools.basics.params import DOMAINS
 from tools.basics.paths import REPO
 from tools.censors.base import CensorError
 from tools.censors.catalogue import render
 from tools.censors.matching import DomainList
 from tools.censors.offline import grade
-from tools.censors.params import DOMAINS
 from tools.censors.registry import CENSORS
 from topologies.internet import FACEBOOK_PREFIXES
 

@@ -23,10 +23,10 @@ from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from tools.basics.clock import parse_time
+from tools.basics.params import MAPPING, PAIRS, choice
 from tools.censors.allowlist_access_network import AllowlistAccessNetwork
 from tools.censors.base import Attachment, CensorError, Field
 from tools.censors.drop_traffic_at_border import DropTrafficAtBorder
-from tools.censors.params import MAPPING, PAIRS, choice
 from tools.censors.shutdown import ShutdownCensor
 from tools.censors.shutdown_access_network import ShutdownAccessNetwork
 from tools.censors.throttle_access_network import ThrottleAccessNetwork

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from tools.basics.params import SOME_PREFIXES
 from tools.censors.base import Field
-from tools.censors.params import SOME_PREFIXES
 from tools.censors.shutdown_access_network import ShutdownAccessNetwork
 
 

@@ -17,11 +17,15 @@ from typing import Any, ClassVar
 
 from mininet.node import Node
 
-from tools.censors.params import CensorError, Field, check
+from tools.basics.params import Field, ParameterError, check
 from tools.dpi.ipv4 import Built, Packet
 from topologies.model import TopologyModel
 
 __all__ = ["Attachment", "Censor", "CensorError", "Decision", "Field"]
+
+
+class CensorError(ParameterError):
+    """A censor that cannot be configured as asked; the message names the censor and what is wrong."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,7 @@ class Censor(ABC):
     def __init__(self, **params: Any) -> None:
         """Checks ``params`` against ``fields`` (CensorError naming a bad one); ``self.params``
         holds the checked settings with every default filled in."""
-        self.params = check(self.name, self.fields, params)
+        self.params = check(f"censor {self.name!r}", self.fields, params, CensorError)
         self.host: Node | None = None
 
     @abstractmethod

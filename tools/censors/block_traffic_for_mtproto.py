@@ -29,8 +29,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from tools.basics.params import BOOLEAN, choice, ports
 from tools.censors.base import Decision, Field
-from tools.censors.params import BOOLEAN, choice, ports
 from tools.censors.queue import QueueCensor
 from tools.censors.reset_traffic_for_tls_sni import resets
 from tools.dpi.ipv4 import Packet

@@ -12,7 +12,7 @@ import inspect
 import json
 import sys
 
-from tools.censors.params import Field
+from tools.basics.params import Field
 from tools.censors.registry import CENSORS
 
 

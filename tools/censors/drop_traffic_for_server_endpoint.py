@@ -14,8 +14,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, ClassVar
 
+from tools.basics.params import SOME_PREFIXES, choice, ports
 from tools.censors.base import Attachment, Decision, Field
-from tools.censors.params import SOME_PREFIXES, choice, ports
 from tools.censors.shutdown import NftCensor, address_set, networks
 from tools.dpi.ipv4 import PROTO_TCP, PROTO_UDP, Packet
 

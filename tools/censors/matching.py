@@ -12,7 +12,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from tools.censors.params import BOOLEAN, DOMAINS, Field
+from tools.basics.params import BOOLEAN, DOMAINS, Field
 
 MAX_NAME = 254  # a DNS name's 253 characters, and a trailing dot
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 from typing import ClassVar
 
+from tools.basics.params import BOOLEAN, DOMAINS, PREFIXES, choice, integer
 from tools.censors.base import Attachment, Censor, Field
-from tools.censors.params import BOOLEAN, DOMAINS, PREFIXES, choice, integer
 from tools.censors.process import CensorProcess
 from tools.gateway.national_ca import GENERATIONS, ca_dir, wait_ready
 from tools.gateway.targets import TARGETS

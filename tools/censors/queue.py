@@ -19,8 +19,8 @@ import json
 from abc import abstractmethod
 from typing import Any, ClassVar
 
+from tools.basics.params import BOOLEAN
 from tools.censors.base import Attachment, Censor, Field
-from tools.censors.params import BOOLEAN
 from tools.censors.process import CensorProcess
 
 MAX_ATTACHED = 12  # censors with their own mark bits at once (the lab hands out 1..12)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from tools.basics.params import BOOLEAN, choice
 from tools.censors.base import Decision, Field
 from tools.censors.matching import LIST_FIELDS, ListsNames
-from tools.censors.params import BOOLEAN, choice
 from tools.censors.queue import QueueCensor
 from tools.censors.tls_sni import FIRST_DATA, selects_first_data, sni_decision
 from tools.dpi.ipv4 import ACK, RST, Built, Packet, tcp_segment

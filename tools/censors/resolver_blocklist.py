@@ -17,9 +17,9 @@ from typing import Any, ClassVar
 
 from mininet.node import Node
 
+from tools.basics.params import ADDRESS
 from tools.censors.base import Attachment, Censor, CensorError, Decision, Field
 from tools.censors.matching import LIST_FIELDS, DomainList
-from tools.censors.params import ADDRESS
 from tools.dpi.dns import first_question
 from tools.dpi.ipv4 import Packet
 from tools.services.dns import POLICY_OPTIONS, POLICY_ZONES

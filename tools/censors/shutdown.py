@@ -19,8 +19,8 @@ from typing import Any, ClassVar
 
 from mininet.node import Node
 
+from tools.basics.params import PREFIXES
 from tools.censors.base import Attachment, Censor, Field
-from tools.censors.params import PREFIXES
 from topologies.model import TopologyModel
 
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from tools.basics.params import ADDRESS
 from tools.censors.base import Decision, Field
 from tools.censors.matching import LIST_FIELDS, ListsNames
-from tools.censors.params import ADDRESS
 from tools.censors.queue import QueueCensor
 from tools.dpi.dns import TYPE_A, first_question, forged_answer
 from tools.dpi.ipv4 import Packet, udp_datagram

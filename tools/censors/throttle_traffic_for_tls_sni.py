@@ -28,9 +28,9 @@ import re
 import time
 from typing import Any, ClassVar
 
+from tools.basics.params import RATE, number
 from tools.censors.base import Attachment, Decision, Field
 from tools.censors.matching import LIST_FIELDS, ListsNames
-from tools.censors.params import RATE, number
 from tools.censors.queue import QueueCensor, marks
 from tools.censors.tls_sni import FIRST_DATA, first_segment_sni, selects_first_data
 from tools.dpi.ipv4 import Packet

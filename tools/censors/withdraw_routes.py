@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 
 from mininet.node import Node
 
+from tools.basics.params import SOME_PREFIXES
 from tools.censors.base import Attachment, Field
-from tools.censors.params import SOME_PREFIXES
 from tools.censors.shutdown import ShutdownCensor, networks, sides
 from tools.routing import bird
 from topologies.model import TopologyModel

@@ -1,10 +1,12 @@
-"""Typed, documented censor parameters, checked in one place (issue 9).
+"""Typed, documented parameters of censors and circumvention methods, checked in one place
+(issue 9).
 
-Every censor declares its parameters as ``fields``: a name -> ``Field`` mapping, each with
+Every censor (and method) declares its parameters as ``fields``: a name -> ``Field`` mapping, each with
 a kind (what values it takes), a default (or none: the parameter is required) and one
 line of documentation. ``check`` turns the parameters a scenario or a command line gave
-into the censor's settings, defaults filled in, or raises one ``CensorError`` line that
-names the censor, the parameter and what it expects. So a wrong type or value is caught
+into the censor's settings, defaults filled in, or raises one ``ParameterError`` line (a
+subclass the caller names, e.g. CensorError) that names the censor, the parameter and
+what it expects. So a wrong type or value is caught
 when a scenario is validated, before anything is built, never on the packet path.
 
 Checked values are normalised to plain JSON values (lists become tuples, names lower
@@ -24,8 +26,8 @@ from typing import Any
 MAX_SHOWN = 60  # characters of a bad value quoted in an error
 
 
-class CensorError(ValueError):
-    """A censor that cannot be configured as asked; the message names the parameter."""
+class ParameterError(ValueError):
+    """Parameters that cannot configure their owner as asked; the message names the parameter."""
 
 
 class _Required:
@@ -65,17 +67,23 @@ def shown(value: Any) -> str:
     return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
 
 
-def check(censor: str, fields: Mapping[str, Field], given: Mapping[str, Any]) -> dict[str, Any]:
-    """The censor's settings from ``given``; CensorError (one line) for any bad parameter."""
+def check(
+    subject: str,
+    fields: Mapping[str, Field],
+    given: Mapping[str, Any],
+    error: type[ParameterError] = ParameterError,
+) -> dict[str, Any]:
+    """The settings of ``subject`` (e.g. "censor 'X'") from ``given``; ``error`` (one line,
+    naming the subject and parameter) for any bad parameter."""
     unknown = sorted(set(given) - set(fields))
     if unknown:
         takes = ", ".join(fields) or "none"
-        raise CensorError(f"censor {censor!r}: unknown parameter(s) {unknown} (it takes: {takes})")
+        raise error(f"{subject}: unknown parameter(s) {unknown} (it takes: {takes})")
     settings: dict[str, Any] = {}
     for name, field in fields.items():
         if name not in given:
             if field.required:
-                raise CensorError(f"censor {censor!r}: parameter {name!r} is required: {field.kind.expects}")
+                raise error(f"{subject}: parameter {name!r} is required: {field.kind.expects}")
             settings[name] = field.default
             continue
         value = given[name]
@@ -86,8 +94,8 @@ def check(censor: str, fields: Mapping[str, Field], given: Mapping[str, Any]) ->
             settings[name] = field.kind.normalise(value)
         except (TypeError, ValueError, OverflowError) as exc:
             detail = f" ({' '.join(str(exc).split())})" if str(exc) else ""
-            raise CensorError(
-                f"censor {censor!r}: parameter {name!r} expects {field.kind.expects}, got {shown(value)}{detail}"
+            raise error(
+                f"{subject}: parameter {name!r} expects {field.kind.expects}, got {shown(value)}{detail}"
             ) from None
     return settings
 
