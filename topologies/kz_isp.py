@@ -21,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from topologies.circumvention import add_circumvention
 from topologies.internet import (
     DOMESTIC,
     INTERNATIONAL,
@@ -50,10 +51,13 @@ EXTRA_RECORDS = {
 }
 
 
-def build(home: int = 2, mobile: int = 2, public_dns: tuple[str, ...] = ()) -> TopologyModel:
+def build(
+    home: int = 2, mobile: int = 2, public_dns: tuple[str, ...] = (), circumvention: bool = False
+) -> TopologyModel:
     """The default ISP with ``home`` home and ``mobile`` mobile subscribers; those named in
     ``public_dns`` changed their resolver to Google's 8.8.8.8 (so their lookups cross the
-    gateway and skip the ISP resolver)."""
+    gateway and skip the ISP resolver). ``circumvention`` adds the servers of
+    topologies/circumvention.py (VPNs, Tor, proxies, a CDN, encrypted DNS)."""
     if home < 1 or mobile < 1 or home + mobile > 500:
         raise TopologyError(f"kz_isp: home={home}, mobile={mobile}: needs 1..500 subscribers, at least one of each")
     m = TopologyModel("kz_isp", "A Kazakhtelecom-like ISP (AS9198) and the internet")
@@ -121,6 +125,8 @@ def build(home: int = 2, mobile: int = 2, public_dns: tuple[str, ...] = ()) -> T
         m.attach(node, "intl_ix", f"80.81.192.{50 + i}")
     add_root(m, "intl_ix", "80.81.192.53")
     add_hosting_abroad(m, "transit")
+    if circumvention:
+        add_circumvention(m)
     return m.validate()
 
 

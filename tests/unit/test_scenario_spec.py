@@ -78,6 +78,7 @@ def test_target_web_names() -> None:
 
 
 ATTACH = Step("attach", "c1", "Dummy", "gw")
+SPLIT = Step("circumvent", "m1", node="home1", params={"strategy": "clienthello_split"}, method="geneva")
 
 ERRORS: list[tuple[str, Scenario | Any, str]] = [
     ("unknown client", lambda: variant(clients=("home1", "nobody")), "client 'nobody' is not a client"),
@@ -126,6 +127,25 @@ ERRORS: list[tuple[str, Scenario | Any, str]] = [
         "censor 'c1' is not attached",
     ),
     ("unknown action", lambda: with_phase(Step("pause", "c1")), "unknown action 'pause'"),
+    (
+        "unknown method",
+        lambda: with_phase(dataclasses.replace(SPLIT, method="teleport")),
+        "phase 'p1': unknown method 'teleport' (geneva",
+    ),
+    (
+        "method at a router",
+        lambda: with_phase(dataclasses.replace(SPLIT, node="gw")),
+        "method 'm1': 'gw' is not a client",
+    ),
+    (
+        "strategy that does not parse",
+        lambda: with_phase(dataclasses.replace(SPLIT, params={"strategy": "[TCP:flags:PA]-frag"})),
+        "method 'geneva': parameter 'strategy' expects a Geneva strategy string or a library name, "
+        "got '[TCP:flags:PA]-frag' (at position 15",
+    ),
+    ("method key in use", lambda: with_phase(ATTACH, dataclasses.replace(SPLIT, key="c1")), "'c1' is already in use"),
+    ("detach a method", lambda: with_phase(SPLIT, Step("detach", "m1")), "censor 'm1' is not attached"),
+    ("uncircumvent a censor", lambda: with_phase(ATTACH, Step("uncircumvent", "c1")), "method 'c1' is not switched on"),
     ("default not an outcome", lambda: with_phase(default="blocked"), "'blocked' is not an outcome"),
     (
         "expectation not an outcome",
@@ -182,7 +202,8 @@ def test_valid_variants_pass() -> None:
         phases=(
             Phase("a", steps=(ATTACH,), expect={("home1", "kaspi.kz"): "tcp_ip:generic_timeout_error"}),
             Phase("b", steps=(Step("detach", "c1"),)),
-            Phase("c", steps=(ATTACH,), expect={("abroad", "telegram"): "blocked:telegram_web"}),
+            Phase("c", steps=(ATTACH, SPLIT), expect={("abroad", "telegram"): "blocked:telegram_web"}),
+            Phase("d", steps=(Step("uncircumvent", "m1"),)),
         ),
     )
     model = s.validate()

@@ -15,12 +15,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mininet.net import Mininet
 from mininet.node import Node
 
 from tools.censors.base import Attachment, Censor
 from tools.censors.queue import MAX_ATTACHED
+from tools.circumvent.method import Method, MethodContext
 from tools.lab.services import STARTERS
 from tools.services import readiness
 from tools.services.base import ServiceContext
@@ -48,6 +50,8 @@ class Lab:
     timings: dict[str, float] = field(default_factory=dict)
     indices: dict[str, int] = field(default_factory=dict)  # each attached censor's mark slot
     placement: dict[str, str] = field(default_factory=dict)  # each attached censor's node
+    methods: dict[str, Method] = field(default_factory=dict)  # circumvention switched on, by key
+    method_nodes: dict[str, str] = field(default_factory=dict)  # each method's host
     now: dt.datetime | None = None  # the lab clock's time, for a scenario that plays a timeline
 
     def host(self, name: str) -> Node:
@@ -122,6 +126,28 @@ class Lab:
         self.placement.pop(key)
         self.censors.pop(key).detach()
 
+    def circumvent(self, key: str, method: Method, node: str) -> None:
+        """Switch ``method`` on in the host ``node`` (MethodError if it does not come up:
+        then nothing of it is left running)."""
+        if key in self.methods:
+            raise LabError(f"method {key}: already switched on")
+        workdir = self.rundir / "circumvent" / key
+        workdir.mkdir(parents=True, exist_ok=True)
+        method.start(MethodContext(self.host(node), workdir, self.rundir, self.model))
+        self.methods[key], self.method_nodes[key] = method, node
+
+    def uncircumvent(self, key: str) -> None:
+        self.method_nodes.pop(key)
+        self.methods.pop(key).stop()
+
+    def probe_options(self, node: str) -> dict[str, Any]:
+        """What the probes of ``node`` must do differently for the methods on there."""
+        options: dict[str, Any] = {}
+        for key, method in self.methods.items():
+            if self.method_nodes[key] == node:
+                options |= method.probe_options()
+        return options
+
     def capture(self, node: str, neighbour: str, directory: Path) -> Path:
         """tcpdump on the link between ``node`` and ``neighbour`` into a pcap file."""
         host = self.host(node)
@@ -139,7 +165,10 @@ class Lab:
         return path
 
     def stop(self) -> None:
-        """Detach censors, end captures and services (SIGTERM, then SIGKILL)."""
+        """Switch methods off, detach censors, end captures and services (SIGTERM, then
+        SIGKILL)."""
+        for key in list(self.methods):
+            self.uncircumvent(key)
         for key in list(self.censors):
             self.detach(key)
         procs = self.captures + [p for _, p in (self.ctx.processes if self.ctx else [])]

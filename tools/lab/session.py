@@ -118,6 +118,18 @@ class LabSession:
         """Attached censors whose process died on its own: key -> why (as the runner sees them)."""
         return self._send({"op": "dead"})["dead"]
 
+    def circumvent(self, key: str, method: str, node: str, **params: Any) -> None:
+        """Switch circumvention ``method`` on in ``node`` (LabSessionError with the
+        method's one line if it does not come up)."""
+        self._send({"op": "step", "action": "circumvent", "key": key, "method": method, "node": node, "params": params})
+
+    def uncircumvent(self, key: str) -> None:
+        self._send({"op": "step", "action": "uncircumvent", "key": key})
+
+    def probe_options(self, node: str) -> dict[str, Any]:
+        """What the probes of ``node`` do differently for the methods switched on there."""
+        return self._send({"op": "probe_options", "node": node})["options"]
+
     def install_root(self, node: str, generation: str = "2019") -> None:
         self._send(
             {
@@ -178,8 +190,11 @@ def _inside(config: dict[str, Any]) -> int:
                     reply({"rc": proc.returncode, "out": out, "err": err})
                 elif request["op"] == "dead":
                     reply({"dead": lab.dead_censors()})
+                elif request["op"] == "probe_options":
+                    reply({"options": lab.probe_options(request["node"])})
                 elif request["op"] == "step":
-                    fields = {k: request[k] for k in ("action", "key", "censor", "node", "params") if k in request}
+                    names = ("action", "key", "censor", "method", "node", "params")
+                    fields = {k: request[k] for k in names if k in request}
                     apply(lab, Step(**fields))
                     reply({"ok": True})
                 else:

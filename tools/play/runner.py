@@ -106,7 +106,7 @@ def run_probes(lab: Lab, targets: list[Target], clients: list[str], phase: Phase
         while waiting and len(running) < limit:
             client = waiting.pop(0)
             plan, out = workdir / f"{client}.json", workdir / f"{client}.jsonl"
-            plan.write_text(json.dumps(probe_plan(lab.model, targets, client)))
+            plan.write_text(json.dumps(probe_plan(lab.model, targets, client) | {"options": lab.probe_options(client)}))
             proc = lab.host(client).popen(
                 [sys.executable, "-m", "tools.probes", str(plan), str(out)],
                 cwd=str(REPO),

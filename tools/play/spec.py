@@ -17,6 +17,8 @@ from typing import Any
 from tools.basics.clock import parse_time
 from tools.censors.base import CensorError
 from tools.censors.registry import CENSORS
+from tools.circumvent.method import MethodError
+from tools.circumvent.registry import METHODS
 from tools.gateway.national_ca import GENERATIONS
 from tools.lab.steps import Step
 from topologies import registry as topologies
@@ -60,7 +62,7 @@ class Target:
         return cls(name, "mtproto", f"mtproto://{address}:{port}")
 
 
-ACTIONS = frozenset({"attach", "detach", "install_root"})
+ACTIONS = frozenset({"attach", "detach", "install_root", "circumvent", "uncircumvent"})
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,7 @@ class Scenario:
         for node, neighbour in self.capture:
             if not model.graph.has_edge(node, neighbour):
                 raise ScenarioError(f"{where}: capture: no link {node}-{neighbour}")
-        attached: set[str] = set()
+        attached: dict[str, str] = {}  # key -> "attach" (a censor) or "circumvent" (a method)
         for phase in self.phases:
             attached = self._validate_phase(phase, model, clients, set(names), attached)
         self._validate_timeline(where)
@@ -187,8 +189,8 @@ class Scenario:
         for step in (s for p in self.phases for s in p.steps):
             if step.action == "attach" and not hasattr(CENSORS[step.censor], "effect"):
                 raise ScenarioError(f"{where}: predict: censor {step.censor} has no model of its effect")
-            if step.action == "install_root":
-                raise ScenarioError(f"{where}: predict: install_root cannot be predicted")
+            if step.action in ("install_root", "circumvent"):
+                raise ScenarioError(f"{where}: predict: {step.action} cannot be predicted")
         for t in self.targets:
             if t.kind != "urlgetter":
                 raise ScenarioError(f"{where}: predict: target {t.name!r} is not a urlgetter target")
@@ -199,8 +201,8 @@ class Scenario:
         model: TopologyModel,
         clients: list[str],
         targets: set[str],
-        attached: set[str],
-    ) -> set[str]:
+        attached: dict[str, str],
+    ) -> dict[str, str]:
         where = f"scenario {self.name!r}, phase {phase.name!r}"
         for step in phase.steps:
             if step.action == "attach":
@@ -214,11 +216,27 @@ class Scenario:
                     CENSORS[step.censor](**step.params)  # parameters are checked here
                 except CensorError as exc:
                     raise ScenarioError(f"{where}: {exc}") from None
-                attached = attached | {step.key}
+                attached = attached | {step.key: "attach"}
             elif step.action == "detach":
-                if step.key not in attached:
+                if attached.get(step.key) != "attach":
                     raise ScenarioError(f"{where}: censor {step.key!r} is not attached")
-                attached = attached - {step.key}
+                attached = {k: v for k, v in attached.items() if k != step.key}
+            elif step.action == "circumvent":
+                if step.method not in METHODS:
+                    raise ScenarioError(f"{where}: unknown method {step.method!r} ({', '.join(sorted(METHODS))})")
+                if step.node not in clients:
+                    raise ScenarioError(f"{where}: method {step.key!r}: {step.node!r} is not a client")
+                if step.key in attached:
+                    raise ScenarioError(f"{where}: {step.key!r} is already in use")
+                try:
+                    METHODS[step.method](**step.params)  # parameters are checked here
+                except MethodError as exc:
+                    raise ScenarioError(f"{where}: {exc}") from None
+                attached = attached | {step.key: "circumvent"}
+            elif step.action == "uncircumvent":
+                if attached.get(step.key) != "circumvent":
+                    raise ScenarioError(f"{where}: method {step.key!r} is not switched on")
+                attached = {k: v for k, v in attached.items() if k != step.key}
             elif step.action == "install_root":
                 if step.node not in clients:
                     raise ScenarioError(f"{where}: install_root: {step.node!r} is not a client")

@@ -19,23 +19,13 @@ import sys
 import threading
 
 from tools.circumvent.geneva import netns
-from tools.circumvent.geneva.library import LIBRARY
-from tools.circumvent.geneva.parser import StrategyError, parse
-from tools.circumvent.geneva.syntax import Strategy
+from tools.circumvent.geneva.library import LIBRARY, strategy_named
+from tools.circumvent.geneva.parser import StrategyError
 
 
 def error(message: str) -> int:
     print(f"kzlab: error: {message}", file=sys.stderr)
     return 2
-
-
-def strategy_named(text: str) -> Strategy:
-    """A library strategy by name, else ``text`` read as a strategy string."""
-    if text in LIBRARY:
-        return parse(LIBRARY[text].strategy)
-    if text.isidentifier():
-        raise StrategyError(0, f"{text!r} is no strategy of the library ({', '.join(LIBRARY)}) nor a strategy string")
-    return parse(text)
 
 
 def print_library() -> None:

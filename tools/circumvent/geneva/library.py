@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tools.circumvent.geneva.parser import StrategyError, parse
+from tools.circumvent.geneva.syntax import Strategy
+
 GENEVA_KZ = (
     "Geneva's strategy library (Kkevsterrr/geneva, library.py, test_type kazakhstan_injected_https) and "
     "the Geneva team's 2019 write-up on Kazakhstan; kazakhstan.md section 6"
@@ -66,3 +69,12 @@ LIBRARY = {
         ),
     )
 }
+
+
+def strategy_named(text: str) -> Strategy:
+    """A library strategy by name, else ``text`` read as a strategy string."""
+    if text in LIBRARY:
+        return parse(LIBRARY[text].strategy)
+    if text.isidentifier():
+        raise StrategyError(0, f"{text!r} is no strategy of the library ({', '.join(LIBRARY)}) nor a strategy string")
+    return parse(text)

@@ -1,0 +1,9 @@
+"""Every circumvention method by name: what a scenario's ``circumvent`` step and the CLI
+can switch on in a subscriber host (tools/circumvent/method.py)."""
+
+from __future__ import annotations
+
+from tools.circumvent.geneva.method import GenevaStrategy
+from tools.circumvent.method import Method
+
+METHODS: dict[str, type[Method]] = {method.name: method for method in (GenevaStrategy,)}
