@@ -19,6 +19,8 @@ apt_packages=(
   python3 python3-venv python3-dev gcc
   # the browser test (1.11) and the Vagrantfile test
   chromium vagrant
+  # circumvention tools (issue 11): servers abroad and clients in subscriber hosts
+  tor obfs4proxy wireguard-go wireguard-tools openvpn shadowsocks-libev
 )
 # What the stamp covers: the package list, the pins, the platform gaps and this script.
 want=$(cat "$0" "$here/requirements.txt" "$gaps" | sha256sum | cut -d' ' -f1)
@@ -45,7 +47,7 @@ for p in "${apt_packages[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
-  # The lab runs its own named and nginx inside its namespaces: keep the packages'
+  # The lab runs its own named, nginx, tor, ... inside its namespaces: keep the packages'
   # host services from starting during the install (policy-rc.d, removed afterwards).
   policy=/usr/sbin/policy-rc.d
   made_policy=0
@@ -62,7 +64,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   }
   # Packages this run installed must not leave host services enabled for next boot.
   if [ -d /run/systemd/system ]; then
-    for pair in bind9:named nginx:nginx bird2:bird; do
+    for pair in bind9:named nginx:nginx bird2:bird tor:tor openvpn:openvpn shadowsocks-libev:shadowsocks-libev; do
       if [[ " ${missing[*]} " == *" ${pair%%:*} "* ]]; then
         systemctl disable --now "${pair##*:}" >/dev/null 2>&1 || true
       fi
