@@ -20,6 +20,7 @@ from typing import Any
 from mininet.net import Mininet
 from mininet.node import Node
 
+from tools.basics.progress import progress
 from tools.censors.base import Attachment, Censor
 from tools.censors.queue import MAX_ATTACHED
 from tools.circumvent.method import Method, MethodContext
@@ -96,7 +97,8 @@ class Lab:
     def wait_ready(self, checks: list[Readiness], timeout: float = READY_TIMEOUT) -> None:
         """Wait until every check passes inside its node (tools/services/readiness.py)."""
         pids = {node: self.host(node).pid for node in {c.node for c in checks}}
-        failed = readiness.wait(checks, pids, timeout)
+        with progress("lab: services ready", len(checks)) as passing:
+            failed = readiness.wait(checks, pids, timeout, passing)
         if failed:
             c, why = failed[0]
             raise LabError(f"service not ready: {c.what} on {c.node}: {why} (see {self.rundir}/logs)")

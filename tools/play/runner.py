@@ -26,6 +26,7 @@ from typing import Any, NotRequired, TypedDict
 
 from tools.basics.clock import DEFAULT_SECONDS_PER_HOUR, LabClock, parse_time
 from tools.basics.paths import REPO
+from tools.basics.progress import progress
 from tools.gateway.national_ca import GENERATIONS
 from tools.gateway.surveillance import results_table
 from tools.lab.lab import Lab, LabError
@@ -102,24 +103,27 @@ def run_probes(lab: Lab, targets: list[Target], clients: list[str], phase: Phase
     waiting = list(clients)
     running: list[tuple[str, subprocess.Popen[bytes], Path]] = []
     records: list[dict[str, Any]] = []
-    while waiting or running:
-        while waiting and len(running) < limit:
-            client = waiting.pop(0)
-            plan, out = workdir / f"{client}.json", workdir / f"{client}.jsonl"
-            plan.write_text(json.dumps(probe_plan(lab.model, targets, client) | {"options": lab.probe_options(client)}))
-            proc = lab.host(client).popen(
-                [sys.executable, "-m", "tools.probes", str(plan), str(out)],
-                cwd=str(REPO),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-            running.append((client, proc, out))
-        client, proc, out = running.pop(0)
-        _, err = proc.communicate()
-        if proc.returncode != 0:
-            last = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-            raise RuntimeError(f"probes of {client} failed: {last[0]}")
-        records += [json.loads(line) for line in out.read_text().splitlines()]
+    with progress(f"phase {phase.name}: clients probed", len(clients)) as done:
+        while waiting or running:
+            while waiting and len(running) < limit:
+                client = waiting.pop(0)
+                plan, out = workdir / f"{client}.json", workdir / f"{client}.jsonl"
+                options = {"options": lab.probe_options(client)}
+                plan.write_text(json.dumps(probe_plan(lab.model, targets, client) | options))
+                proc = lab.host(client).popen(
+                    [sys.executable, "-m", "tools.probes", str(plan), str(out)],
+                    cwd=str(REPO),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
+                running.append((client, proc, out))
+            client, proc, out = running.pop(0)
+            _, err = proc.communicate()
+            if proc.returncode != 0:
+                last = err.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+                raise RuntimeError(f"probes of {client} failed: {last[0]}")
+            records += [json.loads(line) for line in out.read_text().splitlines()]
+            done()
     return records
 
 
@@ -140,8 +144,10 @@ def play(
                 clock.advance_to(parse_time(phase.time))
                 lab.tick(clock.now)
             started = time.monotonic()
-            for step in phase.steps:
-                apply(lab, step)
+            with progress(f"phase {phase.name}: steps", len(phase.steps)) as done:
+                for step in phase.steps:
+                    apply(lab, step)
+                    done()
             probing = time.monotonic()
             probed = [t for t in scenario.targets if not phase.targets or t.name in phase.targets]
             targets = [t.name for t in probed]

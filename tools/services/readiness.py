@@ -127,10 +127,12 @@ def dns_ready(node: str, what: str, server: str, name: str, after: Readiness | N
     return Readiness(node, what, DnsAnswers(server, name), after)
 
 
-def wait(checks: list[Readiness], pids: dict[str, int], timeout: float) -> list[tuple[Readiness, str]]:
+def wait(
+    checks: list[Readiness], pids: dict[str, int], timeout: float, passing: Callable[[], None] = lambda: None
+) -> list[tuple[Readiness, str]]:
     """Try every check until it passes, one thread per node (``pids``: a process in each
-    node), the checks of a node one after another; returns those that did not pass within
-    ``timeout``, each with why."""
+    node), the checks of a node one after another, calling ``passing`` for each that
+    passes; returns those that did not pass within ``timeout``, each with why."""
     deadline = time.monotonic() + timeout
     passed = {check: threading.Event() for check in checks}
     failed: list[tuple[Readiness, str]] = []
@@ -151,6 +153,7 @@ def wait(checks: list[Readiness], pids: dict[str, int], timeout: float) -> list[
                         return
                     time.sleep(RETRY)
                 passed[current].set()
+                passing()
         except Exception as exc:  # noqa: BLE001 - a check that cannot be tried fails, saying why
             failed.append((current, f"{type(exc).__name__}: {exc}"))
 

@@ -55,8 +55,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod 755 "$policy"; made_policy=1
   fi
   trap 'if [ "$made_policy" = 1 ]; then rm -f "$policy"; fi' EXIT
+  echo "provision: [1/3] system packages: updating the package lists"
   apt-get update -qq
-  echo "provision: installing ${missing[*]}"
+  echo "provision: [1/3] system packages: installing ${#missing[@]} (minutes on a fresh machine): ${missing[*]}"
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || {
     echo "provision: apt-get could not install ${missing[*]} on ${platform:-this system}" \
       "(a package this platform truly lacks belongs in tools/setup/platform-gaps)" >&2
@@ -73,8 +74,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ ! -x "$venv/bin/python" ]; then
+  echo "provision: [2/3] the Python venv ($venv)"
   /usr/bin/python3 -m venv --system-site-packages "$venv"
 fi
+echo "provision: [3/3] pinned Python packages (requirements.txt)"
 "$venv/bin/pip" install -q --disable-pip-version-check -r "$here/requirements.txt"
 # The repository on the venv's path: scenario files run as plain scripts.
 site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
