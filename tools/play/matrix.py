@@ -48,6 +48,7 @@ CATEGORIES: dict[str, tuple[str, str]] = {
     "http-diff": ("diff", "the page differs from the control's (a block page)"),
     "blocked": ("blk", "telegram / facebook_messenger: the OONI keys that are true"),
     "down": ("down", "the service itself did not answer"),
+    "tunnel-failure": ("tun", "the circumvention method (after the colon) did not come up, so nothing was probed"),
     "unknown": ("?", "the control helper could not be asked"),
 }
 WIDTH = 120  # the terminal the matrix must fit
@@ -104,9 +105,9 @@ def _table(
 
 STYLES = {"ok": "green", "mitm": "magenta", "slow": "yellow", "?": "dim"}  # any other category: red
 _WORDS = re.compile(
-    r"\b(accessible|tls_mitm|throttled|(?:dns|tcp_ip|http-failure|http-diff|down|blocked|unknown):[a-z0-9_,]+)"
+    r"\b(accessible|tls_mitm|throttled|(?:dns|tcp_ip|http-failure|http-diff|down|tunnel-failure|blocked|unknown):[a-z0-9_,]+)"
 )
-_CODES = re.compile(r"(?<![\w:-])(ok|mitm|slow|(?:dns|tcp|http|diff|blk|down)\d*)(?![\w:-])")
+_CODES = re.compile(r"(?<![\w:-])(ok|mitm|slow|(?:dns|tcp|http|diff|blk|down|tun)\d*)(?![\w:-])")
 
 
 def show(text: str, console: Console | None = None) -> None:

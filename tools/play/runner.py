@@ -21,17 +21,19 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
 from tools.basics.clock import DEFAULT_SECONDS_PER_HOUR, LabClock, parse_time
 from tools.basics.paths import REPO
 from tools.basics.progress import progress
+from tools.circumvent.method import MethodError
 from tools.gateway.national_ca import GENERATIONS
 from tools.gateway.surveillance import results_table
 from tools.lab.lab import Lab, LabError
 from tools.lab.seal import Run
-from tools.lab.steps import apply
+from tools.lab.steps import Step, apply
 from tools.observe.charts import draw
 from tools.observe.timeline import write_timeline
 from tools.play import observation, predict, report
@@ -137,6 +139,7 @@ def play(
     clock = LabClock(parse_time(scenario.phases[0].time), seconds_per_hour) if scenario.timed else None
     phases: list[PhaseSummary] = []
     outside: list[dict[str, Any]] = []
+    failed: dict[str, tuple[str, str]] = {}  # methods that did not come up: key -> (node, method)
     all_ok = True
     with open(results / "measurements.jsonl", "w") as measurements:
         for phase in scenario.phases:
@@ -144,14 +147,13 @@ def play(
                 clock.advance_to(parse_time(phase.time))
                 lab.tick(clock.now)
             started = time.monotonic()
-            with progress(f"phase {phase.name}: steps", len(phase.steps)) as done:
-                for step in phase.steps:
-                    apply(lab, step)
-                    done()
+            apply_steps(lab, phase, failed)
             probing = time.monotonic()
             probed = [t for t in scenario.targets if not phase.targets or t.name in phase.targets]
             targets = [t.name for t in probed]
-            records = run_probes(lab, probed, clients, phase)
+            cut_off = {node: method for node, method in failed.values()}
+            records = run_probes(lab, probed, [c for c in clients if c not in cut_off], phase)
+            records += [tunnel_failure(client, method, t) for client, method in cut_off.items() for t in targets]
             observed = {(r["kzlab"]["client"], r["kzlab"]["target"]): r["kzlab"]["outcome"] for r in records}
             predicted = predict.matrix(lab.model, placed(lab), clients, probed, lab.now) if scenario.predict else {}
             cells = [
@@ -192,6 +194,44 @@ def play(
         charts = draw(outside, results, f"{scenario.name}: {scenario.description}")
         print(f"kzlab: charts: {', '.join(str(c) for c in charts)}")
     return phases, all_ok
+
+
+def apply_steps(lab: Lab, phase: Phase, failed: dict[str, tuple[str, str]]) -> None:
+    """Carry out a phase's steps in order, its ``circumvent`` steps last and side by side
+    (each in its own host: a tunnel or a Tor bootstrap takes seconds), so that every
+    method of the phase connects afresh under the phase's censors. A method that does
+    not come up is recorded in ``failed`` and said in one line; its client's cells say
+    so (``tunnel-failure:METHOD``) instead of stopping the run."""
+    later = [s for s in phase.steps if s.action == "circumvent"]
+    with progress(f"phase {phase.name}: steps", len(phase.steps)) as done:
+        for step in (s for s in phase.steps if s.action != "circumvent"):
+            if step.action == "uncircumvent" and failed.pop(step.key, None) is not None:
+                done()
+                continue
+            apply(lab, step)
+            done()
+
+        def bring_up(step: Step) -> None:
+            try:
+                apply(lab, step)
+            except MethodError as exc:
+                failed[step.key] = (step.node, step.method)
+                print(f"kzlab: phase {phase.name}: {step.node}: {exc}", file=sys.stderr, flush=True)
+            done()
+
+        with ThreadPoolExecutor(max(1, len(later))) as pool:
+            list(pool.map(bring_up, later))
+
+
+def tunnel_failure(client: str, method: str, target: str) -> dict[str, Any]:
+    """The record of a cell not probed because the client's method did not come up."""
+    outcome = f"tunnel-failure:{method}"
+    return {
+        "test_name": "circumvention",
+        "input": method,
+        "test_keys": {"success": False, "method": method},
+        "kzlab": {"client": client, "target": target, "outcome": outcome},
+    }
 
 
 def placed(lab: Lab) -> list[tuple[Any, str]]:

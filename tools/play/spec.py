@@ -27,7 +27,7 @@ from topologies.model import TopologyError, TopologyModel
 PROBE_KINDS = frozenset({"web_connectivity", "urlgetter", "telegram", "facebook_messenger", "mtproto"})
 MTPROTO_URL = re.compile(r"mtproto://\d{1,3}(\.\d{1,3}){3}:\d{1,5}")
 OUTCOME = re.compile(
-    r"^(accessible|tls_mitm|throttled|(dns|tcp_ip|http-failure|http-diff|down):[a-z0-9_]+"
+    r"^(accessible|tls_mitm|throttled|(dns|tcp_ip|http-failure|http-diff|down|tunnel-failure):[a-z0-9_]+"
     r"|blocked:[a-z0-9_,]+|unknown:[a-z0-9_]+)$"
 )
 
