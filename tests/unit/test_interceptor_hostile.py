@@ -5,6 +5,10 @@ server on 127.0.0.1 with a certificate from a throw-away root it trusts.
 
 Every test ends by checking that the device still decides to intercept facebook.com: a
 bad packet never costs the next subscriber anything.
+
+The last tests are what got around the 2019 device (kazakhstan.md section 6), packet by
+packet: no reassembly, a flow's state from the first packet seen, no teardown by a client
+RST; and the ``reassemble`` device that splitting no longer gets around.
 """
 
 from __future__ import annotations
@@ -138,8 +142,15 @@ def hello_with_sni(name: bytes) -> bytes:
     return b"\x16\x03\x01" + struct.pack("!H", len(handshake)) + handshake
 
 
-def open_flow(device: Interceptor, src: str, sport: int, port: int, hello: bytes) -> FakePacket:
-    """SYN, SYN-ACK and the ClientHello of one flow; the ClientHello's packet is returned."""
+def send(device: Interceptor, data: bytes) -> FakePacket:
+    """One packet through the device's queue callback; its verdict may be pending."""
+    pkt = FakePacket(data)
+    device.on_packet(pkt)
+    return pkt
+
+
+def handshake(device: Interceptor, src: str, sport: int, port: int) -> None:
+    """The client's SYN (seq 999) and the server's SYN-ACK, each accepted at once."""
     for data in (
         tcp(
             src,
@@ -151,12 +162,13 @@ def open_flow(device: Interceptor, src: str, sport: int, port: int, hello: bytes
         ),
         bytes(IP(src=SERVER, dst=src) / TCP(sport=port, dport=sport, flags="SA", seq=5000, ack=1000)),
     ):
-        pkt = FakePacket(data)
-        device.on_packet(pkt)
-        assert pkt.verdict == "accept"
-    pkt = FakePacket(tcp(src, sport, port, "PA", seq=1000, payload=hello, options=[("Timestamp", (2, 1))]))
-    device.on_packet(pkt)
-    return pkt
+        assert send(device, data).verdict == "accept"
+
+
+def open_flow(device: Interceptor, src: str, sport: int, port: int, hello: bytes) -> FakePacket:
+    """SYN, SYN-ACK and the ClientHello of one flow; the ClientHello's packet is returned."""
+    handshake(device, src, sport, port)
+    return send(device, tcp(src, sport, port, "PA", seq=1000, payload=hello, options=[("Timestamp", (2, 1))]))
 
 
 def wait_for(condition: Callable[[], object], what: str, timeout: float = WAIT) -> None:
@@ -596,3 +608,154 @@ def test_the_reset_built_from_bytes_is_the_one_scapy_builds() -> None:
         IP(src="95.56.1.2", dst="157.240.241.35", id=0, flags=0)
         / TCP(sport=40000, dport=443, flags="R", seq=0xFFFFFFF0, window=0)
     )
+
+
+# -- kazakhstan.md section 6: what got around the 2019 device ------------------------------
+def data(sport: int, port: int, seq: int, payload: bytes, **ip: object) -> bytes:
+    """A data segment of the client's (CLIENT, ``sport``) flow to the server's ``port``."""
+    return bytes(IP(src=CLIENT, dst=SERVER, **ip) / TCP(sport=sport, dport=port, flags="PA", seq=seq, ack=1) / payload)
+
+
+FIRST_SEGMENT = "no whole ClientHello in the first data segment (no reassembly)"
+
+
+def passed_for(device: Interceptor, pkt: FakePacket, reason: str) -> None:
+    """``pkt`` went on at once with the pass mark, and the log says why."""
+    assert pkt.verdict == "accept" and pkt.mark & rules.MARK_PASS
+    assert read(device.config.log)[-1]["reason"] == reason
+
+
+def test_a_clienthello_in_two_segments_is_not_intercepted(
+    make_device: Callable[..., Interceptor], upstream_server: LoopbackServer
+) -> None:
+    """kz_segmentation: the device decides from the first data segment alone; half a
+    ClientHello passes the flow, and the second half goes on too."""
+    device, port, hello = make_device(), upstream_server.port, client_hello("facebook.com")
+    handshake(device, CLIENT, 46000, port)
+    half = len(hello) // 2
+    passed_for(device, send(device, data(46000, port, 1000, hello[:half])), FIRST_SEGMENT)
+    assert send(device, data(46000, port, 1000 + half, hello[half:])).verdict == "accept"
+    assert not device.decided and device.flows.deciding == 0
+    assert_still_intercepts(device, port)
+
+
+def test_a_first_copy_cut_short_by_its_ip_length_is_not_intercepted(
+    make_device: Callable[..., Interceptor], upstream_server: LoopbackServer
+) -> None:
+    """kz_small_ip_length: a copy of the ClientHello whose IP total length is 78 (its first
+    38 bytes count), then the whole one: the first passes the flow."""
+    device, port, hello = make_device(), upstream_server.port, client_hello("facebook.com")
+    handshake(device, CLIENT, 46100, port)
+    passed_for(device, send(device, data(46100, port, 1000, hello, len=78)), FIRST_SEGMENT)
+    assert send(device, data(46100, port, 1000, hello)).verdict == "accept"
+    assert not device.decided
+
+
+def test_a_second_syn_carrying_a_payload_leaves_the_flow_alone(
+    make_device: Callable[..., Interceptor], upstream_server: LoopbackServer
+) -> None:
+    """kz_syn_payload: the payload of a second SYN is taken for the flow's first data; the
+    flow is passed there, so its ClientHello goes on unread."""
+    device, port = make_device(), upstream_server.port
+    assert send(device, tcp(CLIENT, 46200, port, "S", seq=999)).verdict == "accept"
+    second = send(device, tcp(CLIENT, 46200, port, "S", seq=999, payload=bytes(range(10))))
+    passed_for(device, second, "data in a SYN, taken for the flow's first data")
+    synack = IP(src=SERVER, dst=CLIENT) / TCP(sport=port, dport=46200, flags="SA", seq=5000, ack=1000)
+    assert send(device, bytes(synack)).verdict == "accept"
+    assert send(device, data(46200, port, 1000, client_hello("facebook.com"))).verdict == "accept"
+    assert not device.decided
+    assert_still_intercepts(device, port)
+
+
+def test_a_client_syn_ack_before_its_syn_turns_the_flow_around(
+    make_device: Callable[..., Interceptor], upstream_server: LoopbackServer
+) -> None:
+    """kz_tcb_turnaround: the device takes the SYN-ACK's receiver, the server, for the
+    client; the real SYN and SYN-ACK change nothing, and the real ClientHello is data from
+    "the server", never read: the flow is passed there."""
+    device, port = make_device(), upstream_server.port
+    assert send(device, tcp(CLIENT, 46300, port, "SA", seq=999)).verdict == "accept"
+    handshake(device, CLIENT, 46300, port)
+    assert device.flows.peek((SERVER, port, CLIENT, 46300)) is not None
+    assert device.flows.peek((CLIENT, 46300, SERVER, port)) is None
+    hello = send(device, data(46300, port, 1000, client_hello("facebook.com")))
+    passed_for(device, hello, "data from the end the device took for the server")
+    assert not device.decided
+    assert_still_intercepts(device, port)
+
+
+def test_a_syn_ack_whose_syn_was_missed_starts_the_flow_the_right_way_round(
+    make_device: Callable[..., Interceptor], upstream_server: LoopbackServer
+) -> None:
+    """The server's SYN-ACK is the first packet the device sees (the SYN came before it
+    started, or was evicted): its receiver is the client, and the flow is intercepted."""
+    device, port = make_device(), upstream_server.port
+    synack = IP(src=SERVER, dst=CLIENT) / TCP(sport=port, dport=46400, flags="SA", seq=5000, ack=1000)
+    assert send(device, bytes(synack)).verdict == "accept"
+    held = send(device, data(46400, port, 1000, client_hello("facebook.com")))
+    assert held.verdict is None
+    d = decision(device, (CLIENT, 46400, SERVER, port))
+    assert d.up is not None and d.up.trusted
+    d.up.tls.close()
+
+
+@pytest.mark.parametrize("tamper", [{"chksum": 0xBAD}, {"ttl": 3}], ids=["bad checksum", "short TTL"])
+@pytest.mark.parametrize("reassemble", [False, True])
+def test_a_client_rst_tears_nothing_down(
+    tamper: dict[str, int],
+    reassemble: bool,
+    make_device: Callable[..., Interceptor],
+    upstream_server: LoopbackServer,
+) -> None:
+    """Geneva's TCB teardown: a client RST after the handshake's ACK (and, reassembling,
+    between the ClientHello's segments too) changes nothing: the flow is intercepted."""
+    device, port, hello = make_device(reassemble=reassemble), upstream_server.port, client_hello("facebook.com")
+    handshake(device, CLIENT, 46500, port)
+    ack = TCP(sport=46500, dport=port, flags="A", seq=1000, ack=5001)
+    rst = TCP(sport=46500, dport=port, flags="R", seq=1000, ack=5001, chksum=tamper.get("chksum"))
+    for segment in (ack, rst):
+        assert send(device, bytes(IP(src=CLIENT, dst=SERVER, ttl=tamper.get("ttl", 64)) / segment)).verdict == "accept"
+    pieces = [hello[:100], hello[100:]] if reassemble else [hello]
+    held = [send(device, data(46500, port, 1000, pieces[0]))]
+    if reassemble:
+        send(device, bytes(IP(src=CLIENT, dst=SERVER) / rst))
+        held.append(send(device, data(46500, port, 1100, pieces[1])))
+    assert [p.verdict for p in held] == [None] * len(held)
+    d = decision(device, (CLIENT, 46500, SERVER, port))
+    assert d.up is not None and d.up.trusted and d.ctx is not None
+    d.up.tls.close()
+    assert device.stats.counts["resets"] == 1 + reassemble
+
+
+def test_reassembling_a_split_clienthello_intercepts_it(
+    make_device: Callable[..., Interceptor], upstream_server: LoopbackServer
+) -> None:
+    """``reassemble``, the hypothetical stronger device: the ClientHello's segments are
+    held until it is whole (a retransmission of held bytes is dropped, an overlapping copy
+    adds what is new), then decided: both section-6 splits are intercepted."""
+    device, port, hello = make_device(reassemble=True), upstream_server.port, client_hello("facebook.com")
+    handshake(device, CLIENT, 46600, port)
+    first = send(device, data(46600, port, 1000, hello[:200]))
+    assert send(device, data(46600, port, 1000, hello[:200])).verdict == "drop"  # a retransmission
+    rest = send(device, data(46600, port, 1200, hello[200:]))
+    assert (first.verdict, rest.verdict) == (None, None)
+    d = decision(device, (CLIENT, 46600, SERVER, port))
+    assert d.up is not None and d.up.trusted
+    d.up.tls.close()
+    handshake(device, CLIENT, 46601, port)
+    short = send(device, data(46601, port, 1000, hello, len=78))
+    whole = send(device, data(46601, port, 1000, hello))
+    assert (short.verdict, whole.verdict) == (None, None)
+    assert device.flows.peek((CLIENT, 46601, SERVER, port)).data == hello
+    d = decision(device, (CLIENT, 46601, SERVER, port))
+    assert d.up is not None and d.up.trusted
+    d.up.tls.close()
+
+
+def test_reassembling_a_segment_past_a_gap_passes_the_flow(make_device: Callable[..., Interceptor]) -> None:
+    device, hello = make_device(reassemble=True), client_hello("facebook.com")
+    handshake(device, CLIENT, 46700, 443)
+    first = send(device, data(46700, 443, 1000, hello[:100]))
+    gap = send(device, data(46700, 443, 1200, hello[200:]))
+    assert first.verdict == gap.verdict == "accept" and first.mark & gap.mark & rules.MARK_PASS
+    assert read(device.config.log)[-1]["reason"] == "out of order"

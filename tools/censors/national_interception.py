@@ -7,6 +7,14 @@ own rules. ``shift_hours`` is 6, or 24 for the phase from 2019-07-30 (kazakhstan
 ``enforcement`` walls in subscribers whose browsers reject the national chain until they
 install it (1.1, section 2); ``walled`` redirects subscriber blocks to the portal from
 the start, as the 2020 mobile operators did.
+
+By default the device is as weak as the one Geneva got around in 2019 (section 6): it
+decides from the first data segment it sees of a flow, so a ClientHello split over two
+segments, or whose first copy is cut short by its IP length, is not intercepted; its
+state comes from the first packet it sees, so a client's SYN-ACK before its SYN, or a
+second SYN carrying a payload, leaves the flow alone; a client's RST tears nothing down.
+``reassemble`` makes a stronger, hypothetical device that waits for the whole ClientHello
+across segments, to contrast with.
 """
 
 from __future__ import annotations
@@ -22,9 +30,13 @@ from tools.gateway.targets import TARGETS
 
 
 class NationalInterception(Censor):
-    models = "kazakhstan.md sections 1 and 2 (the 2019 and 2020 interception device)"
+    models = "kazakhstan.md sections 1, 2 and 6 (the 2019 and 2020 interception device, what got around it)"
     probe_sees = "tls_mitm with the root installed; http-failure, ssl_unknown_authority without"
-    circumvention = "a name off the list, a VPN/proxy, a path avoiding the device; not clicking through (HSTS)"
+    circumvention = (
+        "a name off the list, a VPN/proxy, a path avoiding the device; Geneva's four Kazakhstan strategies "
+        "(ClientHello segmentation, a small IP length, a payload on a second SYN, TCB turnaround); "
+        "not clicking through (HSTS), not a client RST (TCB teardown)"
+    )
     fields: ClassVar[dict[str, Field]] = {
         "generation": Field(choice(*GENERATIONS), "which national root: 2019 (Qaznet) or 2020 (ISCA)", "2019"),
         "targets": Field(DOMAINS, "the names it intercepts (default: the generation's measured list)", None),
@@ -32,6 +44,7 @@ class NationalInterception(Censor):
         "enforcement": Field(BOOLEAN, "wall in subscribers rejecting the national chain until they install it", False),
         "walled": Field(PREFIXES, "subscriber blocks redirected to the portal from the start", ()),
         "queue": Field(integer(0, 65535), "its NFQUEUE number", 10),
+        "reassemble": Field(BOOLEAN, "reassemble a split ClientHello, as 2019's device did not (6)", False),
     }
 
     def __init__(self, **params: object) -> None:
@@ -52,6 +65,7 @@ class NationalInterception(Censor):
             "log": str(rundir / "surveillance.jsonl"),
             "enforcement": self.params["enforcement"],
             "walled": list(self.params["walled"]),
+            "reassemble": self.params["reassemble"],
             "portal": next((str(at.model.primary_address(n)) for n, _ in at.model.services("install_portal")), None),
         }
 

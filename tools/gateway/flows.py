@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from tools.gateway.takeover import Segment
 
-Key = tuple[str, int, str, int]  # client, client port, server, server port
+Key = tuple[str, int, str, int]  # client, client port, server, server port, as the first packet seen made them
 HANDSHAKE, COLLECTING, DECIDING, DONE = "handshake", "collecting", "deciding", "done"
 
 

@@ -3,11 +3,11 @@
 It decides from the packets it sees (DESIGN principle 7), in the kernel where it can:
 iptables sends to NFQUEUE only what a decision needs, for port-443 flows crossing the
 node in either direction (kazakhstan.md 1.4): the SYN and SYN-ACK (to learn the TCP
-options) and the client's segments until its ClientHello is whole. Then:
+options) and the client's first data segment. Then:
 
 - no TLS, no SNI, or an SNI not on the list (1.3: exact names, so m.facebook.com is not
-  intercepted): the held segments go on unchanged and the flow is marked (connmark) so
-  that no later packet of it leaves the kernel: same bytes, same certificate;
+  intercepted): the segment goes on unchanged and the flow is marked (connmark) so that
+  no later packet of it leaves the kernel: same bytes, same certificate;
 - an SNI on the list (1.2): the device connects to the server itself (1.9), and if the
   server's chain is one it trusts (1.2), takes the connection over (takeover.py: the
   client's handshake is continued, the server's half reset), serves a forged leaf and
@@ -18,6 +18,28 @@ A ClientHello whose TTL runs out beyond the gateway is still answered (1.5), bec
 device answers at the gateway. Packets with bad lengths, truncated or oversized
 ClientHellos, or none at all are passed on, never fatal. If the process dies, the queue
 is bypassed (fail open) and traffic flows as if the device were absent.
+
+What got around it (section 6, Geneva 2019) follows from how little state it keeps:
+
+- it does not reassemble TCP: it decides from the first data segment it sees, and a
+  segment that is not a whole ClientHello passes its flow (a ClientHello in two
+  segments; a first copy cut short by its IP total length, which the gateway's kernel
+  trims to that length before the device reads it);
+- its state for a flow comes from the first packet it sees of it (``_on_syn``): a SYN
+  makes its sender the client, a SYN-ACK its receiver, and a packet of a flow known the
+  other way round changes nothing. A client's SYN-ACK sent before its SYN ("TCB
+  turnaround") makes the device take the server for the client, so the real client's
+  ClientHello is data from "the server", never read; the payload of a SYN ("load on
+  second SYN") is taken for the flow's first data, which is no ClientHello;
+- a client's RST (or FIN), whatever its checksum or TTL, changes nothing: the TCB
+  teardown that worked against China's firewall did not work here. (The device reads no
+  checksum, as a DPI that takes what it sees; a bad-checksum RST dies at the server, and
+  after a takeover at the device's own socket, which checks it.)
+
+``reassemble`` makes a stronger, hypothetical device, for a lab to contrast with: it
+holds the client's segments until the ClientHello is whole (a bounded wait: at most
+MAX_HELD_SEGMENTS and MAX_HELLO_BYTES; a retransmission that overlaps what it holds adds
+its new bytes, a gap passes the flow), so splitting the ClientHello no longer gets around it.
 
 Hostile input is the normal case (DESIGN principle 8), so one rule holds for every
 packet: whatever goes wrong while handling it, that packet is accepted (the device
@@ -60,8 +82,8 @@ from tools.gateway.surveillance import Log
 from tools.gateway.takeover import Handshake, Segment, adopt
 from tools.gateway.walled_garden import WalledGarden
 
-MAX_HELD_SEGMENTS = 8
-MAX_HELLO_BYTES = 16 * 1024
+MAX_HELD_SEGMENTS = 8  # with ``reassemble``: segments held for one ClientHello, at most
+MAX_HELLO_BYTES = 16 * 1024  # and their bytes
 TICK = 0.02  # seconds between housekeeping rounds (decisions, expiry) while packets flow
 STATS_EVERY = 1.0  # seconds between writes of the stats file
 
@@ -85,6 +107,7 @@ class Config:
     workers: int = 16  # threads deciding (the device's own connections) at once
     max_pending: int = 256  # decisions waiting for a worker; past it a flow is passed
     max_relays: int = 512  # intercepted connections at once; past it a flow is passed
+    reassemble: bool = False  # the hypothetical stronger device (section 6: the real one did not)
 
     @classmethod
     def load(cls, path: str) -> Config:
@@ -157,13 +180,15 @@ class Interceptor:
         if p.flags & ipv4.SYN:
             self._on_syn(pkt, p, now)
             return
+        if p.flags & ipv4.RST:
+            self.stats.count("resets")
         key = p.key
         flow = self.flows.get(key, now)
-        closing = p.flags & (ipv4.RST | ipv4.FIN)
-        if closing and flow is not None and flow.state == COLLECTING:
-            self._pass(key, flow, "closed before a whole ClientHello")
-        if not p.payload or closing:
-            pkt.accept()
+        if flow is None and (other := self.flows.get(p.reverse_key, now)) is not None:
+            self._from_server(pkt, p, other)
+            return
+        if not p.payload or p.flags & (ipv4.RST | ipv4.FIN):
+            pkt.accept()  # section 6: a RST (or FIN) tears nothing down, whatever its checksum or TTL
             return
         if flow is None:  # a flow whose handshake the device missed (or forgot)
             flow = self._new_flow(key, now)
@@ -175,18 +200,43 @@ class Interceptor:
             self._collect(key, flow, pkt, p, now)
 
     def _on_syn(self, pkt: Any, p: ipv4.Packet, now: float) -> None:
-        if p.flags & ipv4.ACK:  # SYN-ACK from the server
-            self.stats.count("syn_acks")
-            flow = self.flows.get(p.reverse_key, now)
-            if flow is not None and flow.state == HANDSHAKE:
+        """A flow's state comes from the first packet the device sees of it (section 6): a
+        SYN makes its sender the client, a SYN-ACK its receiver (so a SYN-ACK whose SYN the
+        device missed still starts the flow the right way round). A SYN or SYN-ACK of a
+        flow it knows the other way round changes nothing: after a client's SYN-ACK ("TCB
+        turnaround") the real SYN is the "server's", and so is the ClientHello
+        (``_from_server``). A SYN's payload is taken for the flow's first data."""
+        synack = bool(p.flags & ipv4.ACK)
+        self.stats.count("syn_acks" if synack else "syns")
+        key, other = (p.reverse_key, p.key) if synack else (p.key, p.reverse_key)
+        flow = self.flows.get(key, now)
+        if flow is None and self.flows.get(other, now) is not None:
+            pkt.accept()  # known the other way round
+            return
+        if flow is None or (not synack and flow.state != HANDSHAKE):  # not a retransmitted SYN: a new flow
+            flow = self._new_flow(key, now)
+        if synack:
+            if flow.state == HANDSHAKE:
                 flow.server_options = p.options
+        elif p.payload:  # "load on second SYN": no ClientHello, and no connection yet to take over
+            flow.held.append(pkt)
+            self._pass(key, flow, "data in a SYN, taken for the flow's first data")
+            return
         else:
-            self.stats.count("syns")
-            flow = self.flows.get(p.key, now)
-            if flow is None or flow.state != HANDSHAKE:  # not a retransmitted SYN: a new flow
-                flow = self._new_flow(p.key, now)
             flow.client_options = p.options
         pkt.accept()
+
+    def _from_server(self, pkt: Any, p: ipv4.Packet, flow: Flow) -> None:
+        """A packet from the end the device took for the server (after a TCB turnaround,
+        the real client): the device reads only its client's data, so the flow's ClientHello
+        is never read. The flow is passed at the first such data segment, marked so that
+        the kernel keeps the rest (its "client's" data, the real server's, never reaches
+        the queue: the rules queue port-443 destinations)."""
+        if not p.payload or flow.state == DONE:
+            pkt.accept()
+            return
+        flow.held.append(pkt)
+        self._pass(p.reverse_key, flow, "data from the end the device took for the server")
 
     def _new_flow(self, key: Key, now: float) -> Flow:
         flow, displaced = self.flows.new(key, now)
@@ -198,24 +248,22 @@ class Interceptor:
         return flow
 
     def _collect(self, key: Key, flow: Flow, pkt: Any, p: ipv4.Packet, now: float) -> None:
+        """A client's data segment: its flow's first, decided from alone (section 6), or,
+        with ``reassemble``, the next one of a ClientHello not whole yet."""
         if flow.first is None:
             flow.first = Segment(
                 (p.src, p.sport), (p.dst, p.dport), p.seq, p.ack, p.window, ipv4.tcp_options(p.options).ts_ecr, now
             )
             flow.state = COLLECTING
-        expected = (flow.first.seq + len(flow.data)) & 0xFFFFFFFF
-        if p.seq != expected:
-            if _seq_before(p.seq, expected):
-                pkt.drop()  # a retransmission of held data
-                return
             flow.held.append(pkt)
-            self._pass(key, flow, "out of order")
+            flow.data = p.payload
+        elif not self._reassembled(key, flow, pkt, p):
             return
-        flow.held.append(pkt)
-        flow.data += p.payload
         hello = parse_client_hello(flow.data)
         if not hello.decided:
-            if len(flow.held) > MAX_HELD_SEGMENTS or len(flow.data) > MAX_HELLO_BYTES:
+            if not self.config.reassemble:
+                self._pass(key, flow, "no whole ClientHello in the first data segment (no reassembly)")
+            elif len(flow.held) > MAX_HELD_SEGMENTS or len(flow.data) > MAX_HELLO_BYTES:
                 self._pass(key, flow, "ClientHello too long to wait for")
             return
         if not hello.is_tls or not hello.sni:
@@ -233,6 +281,26 @@ class Interceptor:
         if not self.pool.submit(self._decide, key, p.dst, p.dport, hello.sni):
             self.stats.count("passed_overload_decisions")
             self._pass(key, flow, "overload: too many decisions waiting")
+
+    def _reassembled(self, key: Key, flow: Flow, pkt: Any, p: ipv4.Packet) -> bool:
+        """With ``reassemble``: whether ``p`` added bytes to the ClientHello held so far. A
+        segment that overlaps them adds what lies past them (a first copy cut short by its
+        IP length, then the whole one); one within or before them is a retransmission
+        (dropped: the device holds it); one past a gap passes the flow."""
+        if flow.first is None:
+            raise RuntimeError(f"flow {key} is collecting without its first segment")
+        offset = (p.seq - flow.first.seq) & 0xFFFFFFFF
+        if len(flow.data) < offset <= 0x7FFFFFFF:
+            flow.held.append(pkt)
+            self._pass(key, flow, "out of order")
+            return False
+        new = p.payload[len(flow.data) - offset :] if offset <= len(flow.data) else b""
+        if not new:
+            pkt.drop()
+            return False
+        flow.held.append(pkt)
+        flow.data += new
+        return True
 
     def _pass(self, key: Key, flow: Flow, reason: str) -> None:
         """Let the flow go on untouched: its held packets leave with the pass mark, so that
@@ -399,10 +467,6 @@ def _verdict(action: Any) -> None:
     """Give a verdict to a queued packet that may have had one already."""
     with contextlib.suppress(RuntimeError):  # "Verdict already given for this packet"
         action()
-
-
-def _seq_before(a: int, b: int) -> bool:
-    return ((a - b) & 0xFFFFFFFF) > 0x7FFFFFFF
 
 
 def main(argv: list[str]) -> int:
