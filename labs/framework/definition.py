@@ -3,6 +3,8 @@
 A lab says how a student's variant is drawn (``variant``), what the sealed environment
 attaches for that variant (``steps``), what the student can run without the CLI
 (``script``), and how a submission is graded (``check``). The framework does the rest.
+A lab whose student works on the files of a recorded run rather than in the CLI also
+says how that run is recorded (``record``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from labs.framework.checks import Task, TaskResult
+from tools.lab.lab import Lab
 from tools.lab.steps import Step
 
 
@@ -37,3 +40,9 @@ class LabDefinition(ABC):
     @abstractmethod
     def check(self, variant: dict[str, Any], submission: Path) -> list[TaskResult]:
         """One result per task, in the order of ``tasks``, graded from files only."""
+
+    def record(self, variant: dict[str, Any], lab: Lab, work: Path) -> int | None:
+        """For a lab graded on a recorded run: play the variant in ``lab`` (started, its
+        ``steps`` attached) and leave the student's files in ``work``; the exit status.
+        None (the default): the environment opens the CLI or runs the script instead."""
+        return None

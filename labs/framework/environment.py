@@ -5,7 +5,8 @@ namespaces, nothing changed in the host's) and runs ``inside`` there: the lab's 
 is built and started (tools.lab.lab), the variant's censors attached (tools.lab.steps),
 an OONI probe plan written for every client into the work folder, and then the Mininet
 CLI, or with ``cli=False`` the lab's script (or the student's), each command's output
-printed. Leaving the CLI tears everything down.
+printed. Leaving the CLI tears everything down. A lab that records a run instead
+(``LabDefinition.record``) plays it and leaves its files in the work folder.
 """
 
 from __future__ import annotations
@@ -70,9 +71,13 @@ def inside(lab: LabDefinition, student: str, cli: bool, work: Path, script: Path
     env = Lab(model, Path(os.environ["KZLAB_RUN_DIR"]), run.named_dir)
     try:
         env.start()
-        for step in lab.steps(lab.variant(student)):
+        variant = lab.variant(student)
+        for step in lab.steps(variant):
             apply(env, step)
         work.mkdir(parents=True, exist_ok=True)
+        recorded = lab.record(variant, env, work)
+        if recorded is not None:
+            return recorded
         write_plans(lab, model, model.clients(), work)
         print(f"kzlab: lab {lab.number} ({lab.title}) for {student} is up in {env.timings['ready']:.0f}s; "
               f"work folder {work}", flush=True)  # fmt: skip

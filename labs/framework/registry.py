@@ -1,14 +1,15 @@
 """The labs by number: ``labs/NN-slug/`` folders, each with a ``lab.py`` defining ``LAB``.
 
 Lab folders are not Python packages (their names start with digits), so a lab's module
-is loaded from its file; a lab's ``solution/solve.py`` only when an instructor asks for it
-(a student's copy has none).
+is loaded from its file (``load``, which a lab's modules also use for each other); a lab's
+``solution/solve.py`` only when an instructor asks for it (a student's copy has none).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -27,7 +28,7 @@ class LabFolder:
 
     @property
     def definition(self) -> LabDefinition:
-        lab = getattr(_load(self.path / "lab.py", f"kzlab_lab{self.number:02}"), "LAB", None)
+        lab = getattr(load(self.path / "lab.py"), "LAB", None)
         if not isinstance(lab, LabDefinition):
             raise BadInput(f"{self.path}/lab.py defines no LAB")
         return lab
@@ -36,7 +37,7 @@ class LabFolder:
         path = self.path / "solution" / "solve.py"
         if not path.is_file():
             raise BadInput(f"lab {self.number} has no solution here ({path} is missing: a student copy?)")
-        return _load(path, f"kzlab_lab{self.number:02}_solve")
+        return load(path)
 
 
 def folders() -> list[LabFolder]:
@@ -57,10 +58,21 @@ def find(number: str | int) -> LabFolder:
     raise BadInput(f"unknown lab {str(number)!r} (known: {', '.join(str(k.number) for k in known)})")
 
 
-def _load(path: Path, name: str) -> ModuleType:
+def load(path: Path) -> ModuleType:
+    """The module in a lab folder's file ``path``, loaded once per process (a second load
+    returns the first: a lab's modules may share state, such as a live lab)."""
+    path = path.resolve()
+    name = "kzlab_labs_" + re.sub(r"\W", "_", path.relative_to(LABS).with_suffix("").as_posix())
+    if name in sys.modules:
+        return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise BadInput(f"{path}: not a Python module")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    sys.modules[name] = module  # before running it: dataclasses look their module up there
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
     return module
