@@ -296,7 +296,7 @@ def drop_prefixes(b: Builder, params: dict[str, Any]) -> Iterator[Flow]:
                 continue  # the next listed prefix starts there
             flow = b.tcp(str(edge), 443, b.hello("example.org"), SERVER_HELLO)
             yield Flow(f"TLS to {edge} (just outside {prefix})", False, flow)
-    name = next(n for n, s in sorted(SITES.items()) if ipaddress.IPv4Address(s.address) in listed[0])
+    name = next(n for n, s in sorted(SITES.items()) if any(ipaddress.IPv4Address(s.address) in net for net in listed))
     other = ALLOWED[0]
     flow = b.tcp(address_of(other), 443, b.hello(name), SERVER_HELLO)
     yield Flow(f"TLS to {other}'s address with SNI {name} (the address is what counts)", False, flow)

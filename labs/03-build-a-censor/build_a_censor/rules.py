@@ -15,6 +15,7 @@ one it does not) and the seed of the hidden captures.
 
 from __future__ import annotations
 
+import ipaddress
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,7 +49,7 @@ PREFIX_ORGS: tuple[tuple[Organisation, str], ...] = (
 )
 # Telegram's clients connect to 443, 80 and 5222 (the data centres in the lab listen on 443 and 80).
 LAB = 3  # this lab's number: a variant is seeded with sha256("lab3:" + id)
-MTPROTO_PORTS = ((443,), (80, 443), (80, 443, 5222))
+MTPROTO_PORTS = ((443,), (80, 443), (443, 5222), (80, 443, 5222))
 BLOCKPAGE_TITLE = "Access restricted"
 
 
@@ -79,9 +80,17 @@ def _draw_answer(r: random.Random) -> tuple[dict[str, Any], dict[str, str]]:
     return params, _name_probe(r, params)
 
 
+def _some_prefixes(r: random.Random, org: Organisation, site: str) -> list[str]:
+    """The prefix holding ``site`` and some of the organisation's others, in its order."""
+    address = ipaddress.IPv4Address(next(s.address for s in org.sites if s.domain == site))
+    others = [p for p in org.prefixes if address not in ipaddress.IPv4Network(p)]
+    chosen = set(r.sample(others, r.randint(0, len(others))))
+    return [p for p in org.prefixes if p in chosen or address in ipaddress.IPv4Network(p)]
+
+
 def _draw_prefixes(r: random.Random) -> tuple[dict[str, Any], dict[str, str]]:
     chosen = r.sample(PREFIX_ORGS, r.randint(1, 2))
-    prefixes = [p for org, _ in chosen for p in org.prefixes]
+    prefixes = [p for org, site in chosen for p in _some_prefixes(r, org, site)]
     blocked = chosen[0][1]
     names = {s.domain for org, _ in chosen for s in org.sites}
     return {"prefixes": prefixes}, {"blocked": blocked, "allowed": r.choice([a for a in ALLOWED if a not in names])}
