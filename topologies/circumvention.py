@@ -10,6 +10,9 @@ tools/circumvent. Without the flag none of this exists, so other labs start as b
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from topologies.internet import FACEBOOK, RFERL, Site, all_sites
 from topologies.model import Service, TopologyModel
 
 HOSTING_ABROAD = "hetzner"  # the segment of kz_isp's hosting abroad (5.9.10.0/24)
@@ -39,10 +42,34 @@ def add_telegram_proxy(m: TopologyModel) -> None:
     m.attach("mtproxy", HOSTING_ABROAD, "5.9.10.31")
 
 
+# The CDN edge: one address in Fastly's announced block (AS54113), whose edges routed a
+# request by its Host header whatever its TLS name, so domain fronting worked through them
+# until 2024 (Snowflake reached its broker behind the front cdn.sstatic.net). The address
+# is plausible, not verified; pypi.org and cdn.sstatic.net are real Fastly customers. The
+# blocked customers are the lab's assumption: blocked sites whose pages a CDN that also
+# serves allowed names delivers.
+CDN_PREFIX = "151.101.0.0/16"
+CDN_ADDRESS = "151.101.0.223"
+CDN_FRONTS = (
+    Site("pypi.org", CDN_ADDRESS, ("pypi.org", "pypi.org", "*.pypi.org", "www.pypi.org")),
+    Site("cdn.sstatic.net", CDN_ADDRESS, ("*.sstatic.net", "*.sstatic.net", "sstatic.net"), hsts=False),
+)
+CDN_CUSTOMERS = ("facebook.com", "www.facebook.com", "instagram.com", "rus.azattyq.org")  # blocked names it serves
+
+
 def add_cdn(m: TopologyModel) -> None:
-    """A CDN edge serving several customers' origins behind one address."""
-    m.add_node("cdn", "server", label="CDN edge", services=[])
+    """A CDN edge serving several customers' sites behind one address: allowed ones (the
+    fronts, in the root zone at the edge's address) and blocked ones (whose names resolve to
+    their own servers; the edge serves the same page they do, as a CDN's copy), chosen by
+    the request's Host header (tools/circumvent/fronting)."""
+    sites = all_sites((FACEBOOK, RFERL))
+    customers = tuple(replace(sites[name], address=CDN_ADDRESS) for name in CDN_CUSTOMERS)
+    edge = Service("cdn_edge", {"fronts": CDN_FRONTS, "customers": customers})
+    m.add_node(
+        "cdn", "server", asn=54113, label="CDN edge", loopbacks=[CDN_ADDRESS], prefixes=[CDN_PREFIX], services=[edge]
+    )
     m.attach("cdn", EXCHANGE, "80.81.192.60")
+    publish(m, {site.domain: site.address for site in CDN_FRONTS})
 
 
 def add_tor_network(m: TopologyModel) -> None:
@@ -51,8 +78,31 @@ def add_tor_network(m: TopologyModel) -> None:
     m.attach("tornet", EXCHANGE, "80.81.192.70")
 
 
+# resolver -> (its node, the name its clients check the certificate for, the certificate's
+# names: CN, then SANs, as the real ones carry them, IP entries left out).
+ENCRYPTED_DNS = {
+    "google": (
+        "googledns",
+        "dns.google",
+        ("dns.google", "dns.google", "dns.google.com", "*.dns.google.com", "8888.google", "dns64.dns.google"),
+    ),
+    "cloudflare": (
+        "cfdns",
+        "one.one.one.one",
+        ("cloudflare-dns.com", "cloudflare-dns.com", "*.cloudflare-dns.com", "one.one.one.one"),
+    ),
+}
+
+
 def add_encrypted_dns(m: TopologyModel) -> None:
-    """DNS over HTTPS and over TLS on Google's and Cloudflare's public resolvers."""
+    """DNS over HTTPS and over TLS on Google's and Cloudflare's public resolvers: the
+    nodes' own recursive BIND answers both (tools/services/dns.py, ``tls_names``). Their
+    names (dns.google, one.one.one.one) are in the root zone already, at their real addresses."""
+    for node, _, names in ENCRYPTED_DNS.values():
+        services = m.graph.nodes[node]["services"]
+        m.graph.nodes[node]["services"] = tuple(
+            Service(s.kind, {**s.params, "tls_names": names}) if s.kind == "dns_recursive" else s for s in services
+        )
 
 
 def add_service(m: TopologyModel, node: str, service: Service) -> None:

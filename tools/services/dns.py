@@ -7,7 +7,10 @@ one authoritative server). Each ``dns_recursive`` node (the ISP resolver, 8.8.8.
 server, so a lookup crosses the network the way a real one does and can be censored on
 the way (issue 4 adds a response-policy zone to the ISP resolver: RPZ). A resolver with
 ``root_copy`` holds a copy of the root zone instead (RFC 8806, transferred from the root
-at start), so it answers without leaving its country.
+at start), so it answers without leaving its country. A resolver with ``tls_names`` also
+answers DNS over TLS (port 853, RFC 7858) and over HTTPS (port 443, path /dns-query, RFC
+8484) with a certificate for those names from the lab's web PKI, as 8.8.8.8 (dns.google)
+and 1.1.1.1 (cloudflare-dns.com) do: BIND 9.18 serves both itself.
 
 named's files live under /var/cache/bind/<run>/, the one tree its AppArmor profile
 (Debian and Ubuntu ship one) lets it write.
@@ -18,11 +21,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from tools.services.base import ServiceContext
-from tools.services.readiness import Readiness, dns_ready
+from tools.services.readiness import Readiness, dns_ready, tcp_ready
 from topologies.model import Service, TopologyModel
 
 PROBE_NAME = "facebook.com"  # a name every resolver must resolve to be ready
 POLICY_OPTIONS, POLICY_ZONES = "policy-options.conf", "policy-zones.conf"  # a resolver's RPZ hooks
+DOT_PORT, DOH_PORT, DOH_PATH = 853, 443, "/dns-query"
 
 
 def root_server(model: TopologyModel) -> str:
@@ -111,7 +115,20 @@ def start_recursive(ctx: ServiceContext, node: str, service: Service) -> list[Re
         f'  include "{work}/{POLICY_OPTIONS}";'
     )
     listen = service.params.get("listen") or [str(a) for a in ctx.model.graph.nodes[node]["loopbacks"]]
+    checks = [dns_ready(node, f"resolver {a}", a, PROBE_NAME, after=root_ready(ctx.model)) for a in listen]
+    if names := service.params.get("tls_names"):  # DNS over TLS and over HTTPS on the same addresses
+        ctx.web_ca.write_leaf(work, "tls", tuple(names))
+        zones += f'tls public {{ cert-file "{work}/tls.crt"; key-file "{work}/tls.key"; }};\n'
+        zones += f'http public {{ endpoints {{ "{DOH_PATH}"; }}; }};\n'
+        addresses = "; ".join(listen)
+        options += f"\n  listen-on port {DOT_PORT} tls public {{ {addresses}; }};"
+        options += f"\n  listen-on port {DOH_PORT} tls public http public {{ {addresses}; }};"
+        checks += [
+            tcp_ready(node, f"{p} on {a}", a, port)
+            for a in listen
+            for p, port in (("DoT", DOT_PORT), ("DoH", DOH_PORT))
+        ]
     # A copy of the root zone is transferred at start: that one starts with its network up
     # (started before, named puts the failed transfer's retry off beyond the lab's wait).
     _start_named(ctx, node, "resolver", listen, options, zones, early=not root_copy)
-    return [dns_ready(node, f"resolver {a}", a, PROBE_NAME, after=root_ready(ctx.model)) for a in listen]
+    return checks
