@@ -3,7 +3,17 @@ can switch on in a subscriber host (tools/circumvent/method.py)."""
 
 from __future__ import annotations
 
+from tools.circumvent.encrypted_dns.method import DnsOverHttps, DnsOverTls
+from tools.circumvent.fronting.method import DomainFronting
 from tools.circumvent.geneva.method import GenevaStrategy
 from tools.circumvent.method import Method
 
-METHODS: dict[str, type[Method]] = {method.name: method for method in (GenevaStrategy,)}
+METHODS: dict[str, type[Method]] = {
+    method.name: method
+    for method in (
+        GenevaStrategy,
+        DnsOverHttps,
+        DnsOverTls,
+        DomainFronting,
+    )
+}

@@ -20,7 +20,7 @@ apt_packages=(
   # the browser test (1.11) and the Vagrantfile test
   chromium vagrant
   # circumvention tools (issue 11): servers abroad and clients in subscriber hosts
-  tor obfs4proxy wireguard-go wireguard-tools openvpn shadowsocks-libev
+  tor obfs4proxy wireguard-go wireguard-tools openvpn shadowsocks-libev dnsdist
 )
 # What the stamp covers: the package list, the pins, the platform gaps and this script.
 want=$(cat "$0" "$here/requirements.txt" "$gaps" | sha256sum | cut -d' ' -f1)
