@@ -25,11 +25,11 @@ MAX_PARALLEL = 8
 def run_target(plan: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
     start, started = time.monotonic(), dt.datetime.now(dt.UTC)
     kind = target["kind"]
+    roots, options = frozenset(plan.get("interception_roots", [])), plan.get("options", {})
     if kind == "web_connectivity":
-        roots = frozenset(plan.get("interception_roots", []))
-        result = web_connectivity.measure(target["url"], plan["helper"], roots)
+        result = web_connectivity.measure(target["url"], plan["helper"], roots, options)
     elif kind == "urlgetter":
-        result = urlgetter.measure(target["url"], frozenset(plan.get("interception_roots", [])))
+        result = urlgetter.measure(target["url"], roots, options)
     elif kind == "telegram":
         result = telegram.measure(plan["helper"])
     elif kind == "facebook_messenger":

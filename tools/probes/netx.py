@@ -183,18 +183,22 @@ def fetch(
     addresses: list[str] | None = None,
     nameserver: str | None = None,
     timeouts: Timeouts | None = None,
+    fronts: dict[str, str] | None = None,
 ) -> Fetch:
     """GET ``url``, following redirects: resolve (unless ``addresses`` are given for the
-    first hop), connect, TLS for https, HTTP. Stops at the first failed step."""
+    first hop), connect, TLS for https, HTTP. Stops at the first failed step. A host
+    named in ``fronts`` is reached through its domain front: the front's name is resolved
+    and sent as SNI, the host's own name only in the Host header."""
     timeouts = timeouts or Timeouts()
     out = Fetch()
     for _ in range(MAX_REDIRECTS + 1):
         parts = urlsplit(url)
         host = parts.hostname or ""
+        front = (fronts or {}).get(host, host)  # the name resolved and sent as SNI
         port = parts.port or (443 if parts.scheme == "https" else 80)
         out.final_url = url
         if addresses is None:
-            rec = resolve(host, nameserver, timeouts.dns)
+            rec = resolve(front, nameserver, timeouts.dns)
             out.events.append(rec)
             if rec["failure"]:
                 return out.fail(rec)
@@ -208,7 +212,7 @@ def fetch(
         if sock is None:
             return out.fail(rec)
         if parts.scheme == "https":
-            sock, rec = tls_handshake(sock, host, timeouts.tls)
+            sock, rec = tls_handshake(sock, front, timeouts.tls)
             out.events.append(rec)
             if sock is None:
                 return out.fail(rec)

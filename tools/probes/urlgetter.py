@@ -23,9 +23,12 @@ BLOCKING_OF = {
 }
 
 
-def measure(url: str, interception_roots: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """Fetch ``url``; returns the test keys and the lab's outcome."""
-    page = netx.fetch(url)
+def measure(
+    url: str, interception_roots: frozenset[str] = frozenset(), options: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Fetch ``url``; returns the test keys and the lab's outcome. ``options``: as
+    web_connectivity.measure's (``fronts``)."""
+    page = netx.fetch(url, fronts=(options or {}).get("fronts"))
     keys: dict[str, Any] = {
         "failure": page.failure,
         "failed_operation": page.failed_operation,

@@ -20,7 +20,7 @@ import json
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from tools.probes import netx
 
@@ -117,17 +117,26 @@ def verdict(keys: dict[str, Any], control: dict[str, Any]) -> tuple[Any, bool | 
     return "http-diff", False
 
 
-def measure(url: str, helper: str, interception_roots: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """Run web_connectivity for ``url``; returns the test keys and the lab's outcome."""
-    host = urlsplit(url).hostname or ""
-    port = urlsplit(url).port or (443 if url.startswith("https:") else 80)
-    dns = netx.resolve(host)
+def measure(
+    url: str, helper: str, interception_roots: frozenset[str] = frozenset(), options: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Run web_connectivity for ``url``; returns the test keys and the lab's outcome.
+    ``options`` are what the host's circumvention methods ask of its probes: ``fronts``
+    (netx.fetch) has a fronted name resolved, connected to and fetched through its front,
+    whose DNS answers are then compared with the control's for the front's name."""
+    fronts = (options or {}).get("fronts", {})
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or (443 if url.startswith("https:") else 80)
+    front = fronts.get(host, host)
+    dns = netx.resolve(front)
     endpoints = [f"{a}:{port}" for a in dns["answers"]]
     with ThreadPoolExecutor(max_workers=4) as pool:
         control_future = pool.submit(ask_control, helper, url, endpoints)
+        front_url = urlunsplit(parts._replace(netloc=front))
+        dns_control_future = pool.submit(ask_control, helper, front_url, []) if front != host else control_future
         tcp_records = list(pool.map(lambda a: netx.connect(a, port), dns["answers"]))
-        page = netx.fetch(url, addresses=dns["answers"] or None) if not dns["failure"] else None
-        control = control_future.result()
+        page = netx.fetch(url, addresses=dns["answers"] or None, fronts=fronts) if not dns["failure"] else None
+        control, dns_control = control_future.result(), dns_control_future.result()
     for sock, _ in tcp_records:
         if sock:
             sock.close()
@@ -145,7 +154,7 @@ def measure(url: str, helper: str, interception_roots: frozenset[str] = frozense
         "control": control,
         "control_failure": control.get("failure"),
         "dns_experiment_failure": dns["failure"],
-        "dns_consistency": dns_consistency(dns, control) if "failure" not in control else None,
+        "dns_consistency": dns_consistency(dns, dns_control) if "failure" not in dns_control else None,
         "http_experiment_failure": page.failure if page else dns["failure"],
         "failed_operation": page.failed_operation if page else "resolve",
         "network_events": page.events if page else [],
