@@ -1,16 +1,32 @@
-"""Lab tests build real sealed labs: they need root (CI runs as root)."""
+"""Lab tests build real sealed labs: they need root (CI runs as root). Tests that look at
+a scenario run (a ``play`` mark, tests/lab/plays.py) run first, their runs side by side."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
+from tests.lab.plays import Play, Plays
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+WANTED = pytest.StashKey[list[Play]]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/lab/" in str(item.fspath):
             item.add_marker(pytest.mark.lab)
+    wanted = [m.args[0] for item in items if (m := item.get_closest_marker("play")) is not None]
+    config.stash[WANTED] = list(dict.fromkeys(wanted))
+    items.sort(key=lambda item: item.get_closest_marker("play") is None)  # stable: plays first
+
+
+@pytest.fixture(scope="session")
+def plays(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plays]:
+    started = Plays(tmp_path_factory.mktemp("plays"), request.config.stash.get(WANTED, []))
+    yield started
+    started.close()
 
 
 @pytest.fixture(autouse=True)

@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from tests.lab import support
+from tests.lab.plays import Play, Plays
 from tools.basics.paths import REPO
 
-run = support.run_scenario
+FACEBOOK_BLOCK = Play("facebook_block")
 
 
-@pytest.mark.parametrize("name", ["kz2019_certificate", "kz2020_nursultan"])
-def test_scenario_matches_every_cell(name: str, tmp_path: Path) -> None:
-    proc, summary, run_dir = run(name, tmp_path)
+@pytest.mark.parametrize("play", [Play("kz2019_certificate").param, Play("kz2020_nursultan").param])
+def test_scenario_matches_every_cell(play: Play, plays: Plays) -> None:
+    name = play.name
+    proc, summary, run_dir = plays.result(play)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert summary["matched"] and all(c["match"] for c in summary["cells"])
     observed = {c["observed"] for c in summary["cells"]}
@@ -42,10 +43,11 @@ def test_scenario_matches_every_cell(name: str, tmp_path: Path) -> None:
     assert support.wait_until_clean(summary["run"]) == []
 
 
-def test_facebook_block_gives_each_mechanisms_ooni_verdict(tmp_path: Path) -> None:
+@pytest.mark.play(FACEBOOK_BLOCK)
+def test_facebook_block_gives_each_mechanisms_ooni_verdict(plays: Plays) -> None:
     """Issue 4: one phase per mechanism, each cell its expected OONI verdict, vk.com and the
     abroad vantage point untouched, and the phase before (no censor) all accessible."""
-    proc, summary, _ = run("facebook_block", tmp_path)
+    proc, summary, _ = plays.result(FACEBOOK_BLOCK)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     by_phase: dict[str, set[str]] = {}
     for cell in summary["cells"]:

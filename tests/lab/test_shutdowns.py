@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.lab import support
+from tests.lab.plays import Play, Plays
 from tools.lab.session import LabSession
 
 KCELL_BLOCK, KASPI_BLOCK, FACEBOOK = "2.76.0.0/16", "194.187.244.0/22", "157.240.241.35"
@@ -93,9 +93,13 @@ def _withdraw_and_drop(s: LabSession) -> None:
     assert pings(s, "abroad", "2.76.1.1")
 
 
-@pytest.mark.parametrize("name", ["kz2022_january", "shutdown_variants", "curfew"])
-def test_shutdown_scenarios_match_expectation_and_prediction_and_chart_the_outside(name: str, tmp_path: Path) -> None:
-    proc, summary, run_dir = support.run_scenario(name, tmp_path, "--seconds-per-hour", "0.02")
+@pytest.mark.parametrize(
+    "play",
+    [Play(name, ("--seconds-per-hour", "0.02")).param for name in ("kz2022_january", "shutdown_variants", "curfew")],
+)
+def test_shutdown_scenarios_match_expectation_and_prediction_and_chart_the_outside(play: Play, plays: Plays) -> None:
+    name = play.name
+    proc, summary, run_dir = plays.result(play)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     assert summary["matched"]
     assert all(c["match"] and c["as_predicted"] for c in summary["cells"])

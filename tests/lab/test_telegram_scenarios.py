@@ -5,17 +5,22 @@ the alternative address; the MTProto DPI takes the handshake alone, wherever it 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.lab import support
+from tests.lab.plays import Play, Plays
 
 SUBSCRIBERS = ("home1", "home2", "mob1", "mob2")
 
 
-def run(name: str, results: Path) -> tuple[dict, dict[tuple[str, str, str], dict[str, Any]]]:
-    """Run scenario ``name``; returns its summary and its records by (phase, client, target)."""
-    proc, summary, run_dir = support.run_scenario(name, results)
+TELEGRAM_BLOCK, KZ2019_MAY9 = Play("telegram_block"), Play("kz2019_may9")
+
+
+def run(plays: Plays, play: Play) -> tuple[dict, dict[tuple[str, str, str], dict[str, Any]]]:
+    """``play``'s summary and its records by (phase, client, target)."""
+    proc, summary, run_dir = plays.result(play)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert summary["matched"] and summary["cells"]
     assert all(c["match"] for c in summary["cells"]), [c for c in summary["cells"] if not c["match"]]
@@ -31,8 +36,9 @@ def failures(record: dict[str, Any]) -> set[tuple[str | None, str | None]]:
     return {(h["failure"], h["operation"]) for h in record["test_keys"]["mtproto_handshakes"]}
 
 
-def test_telegram_block(tmp_path: Path) -> None:
-    summary, records = run("telegram_block", tmp_path)
+@pytest.mark.play(TELEGRAM_BLOCK)
+def test_telegram_block(plays: Plays) -> None:
+    summary, records = run(plays, TELEGRAM_BLOCK)
     for client in SUBSCRIBERS:
         keys = records["address", client, "telegram"]["test_keys"]
         assert keys["telegram_tcp_blocking"] is True and keys["telegram_http_blocking"] is True
@@ -53,8 +59,9 @@ def test_telegram_block(tmp_path: Path) -> None:
     assert abroad and all(c["observed"] == "accessible" for c in abroad)
 
 
-def test_kz2019_may9(tmp_path: Path) -> None:
-    summary, records = run("kz2019_may9", tmp_path)
+@pytest.mark.play(KZ2019_MAY9)
+def test_kz2019_may9(plays: Plays) -> None:
+    summary, records = run(plays, KZ2019_MAY9)
     by_phase: dict[str, set[str]] = {}
     for cell in summary["cells"]:
         by_phase.setdefault(cell["phase"], set()).add(cell["observed"])
