@@ -6,10 +6,11 @@ In the grading lab (detector.py: home1 trusts the national roots, home2 does not
 the student's device attached, it inspects every name of the list from home2 and from
 abroad (intercepted: home2 gets another leaf than abroad), reads where the chains end
 from home1 and from abroad, compares a forged leaf with the real one (its exponent and
-how far back its validity starts), sends ClientHellos with TTLs 1 to 6 from home2 (the
-smallest answered with a forged leaf is the device's distance), fetches an intercepted
-name from home1 and from home2 and reads what the device logged of each. It writes
-``answers.json`` beside the reference detector, ``detect.py``.
+how far back its validity starts), sends ClientHellos with TTLs 1 to 6 from home2 with
+the handout's ttl_hello.py (the smallest answered with a forged leaf is the device's
+distance), fetches an intercepted name from home1 and from home2 and reads what the
+device logged of each. It writes ``answers.json`` beside the reference detector,
+``detect.py``.
 """
 
 from __future__ import annotations
@@ -35,25 +36,7 @@ INSPECT = (
     "from tools.probes.cert_inspect import inspect; names = sys.argv[1:]; "
     "print(json.dumps(dict(zip(names, ThreadPoolExecutor(8).map(inspect, names)))))"
 )
-# A ClientHello for SNI to ADDRESS with each TTL (set after the TCP handshake, so only the
-# ClientHello is short-lived): TTL -> the issuer of the leaf that came back, or null.
-TTL_PROBE = """
-import json, socket, ssl, sys
-from concurrent.futures import ThreadPoolExecutor
-from cryptography import x509
-address, sni = sys.argv[1:3]
-def issuer(ttl):
-    s = socket.create_connection((address, 443), timeout=2)
-    s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
-    try:
-        with ctx.wrap_socket(s, server_hostname=sni) as t:
-            return ttl, x509.load_der_x509_certificate(t.getpeercert(True)).issuer.rfc4514_string()
-    except OSError:
-        return ttl, None
-print(json.dumps(dict(ThreadPoolExecutor(6).map(issuer, range(1, 7)))))
-"""
-MAX_TTL = 6
+TTL_HELLO = Path(__file__).parent.parent / "ttl_hello.py"  # the handout's tool (Task 4)
 
 
 def inspect_all(session: LabSession, node: str, names: list[str], tries: int = 3) -> dict[str, Any]:
@@ -72,7 +55,7 @@ def inspect_all(session: LabSession, node: str, names: list[str], tries: int = 3
 
 def hops(session: LabSession, node: str, address: str, sni: str, forged_issuer: str) -> int:
     """The smallest TTL whose ClientHello comes back with a forged leaf."""
-    r = session.run(node, f"python -c {shlex.quote(TTL_PROBE)} {address} {sni}")
+    r = session.run(node, f"python {TTL_HELLO} {sni} --address {address} --json")
     answered = {int(ttl): issuer for ttl, issuer in json.loads(r.out).items()}
     return min((ttl for ttl, issuer in answered.items() if issuer == forged_issuer), default=0)
 
