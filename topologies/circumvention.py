@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from topologies.internet import FACEBOOK, RFERL, Site, all_sites
+from topologies.internet import DOMESTIC, FACEBOOK, RFERL, TELEGRAM_DCS, Site, all_sites
 from topologies.model import Service, TopologyModel
 
 HOSTING_ABROAD = "hetzner"  # the segment of kz_isp's hosting abroad (5.9.10.0/24)
@@ -35,10 +35,20 @@ def add_vps(m: TopologyModel) -> None:
     m.attach("vps", HOSTING_ABROAD, "5.9.10.30")
 
 
+# The MTProto proxy's fake-TLS name: kaspi.kz, the domestic bank whose app most of the
+# country uses. No censor of the lab lists it, nor did the 2019 device (kazakhstan.md 1.3),
+# and blocking it would cut the country off its own payments; even the January 2022
+# allowlist kept domestic services. The proxy hands non-clients to kaspi.kz's real server.
+MTPROXY_DOMAIN = "kaspi.kz"
+
+
 def add_telegram_proxy(m: TopologyModel) -> None:
-    """An MTProto proxy run by a volunteer on rented hosting, in front of Telegram's data
-    centres."""
-    m.add_node("mtproxy", "server", asn=24940, cc="DE", label="MTProto proxy", services=[])
+    """An MTProto proxy with a fake-TLS secret, run by a volunteer on rented hosting (an
+    address in Hetzner's block, plausible, not verified), in front of Telegram's data
+    centres (tools/circumvent/mtproxy)."""
+    mask = all_sites(DOMESTIC)[MTPROXY_DOMAIN].address
+    proxy = Service("mtproxy", {"domain": MTPROXY_DOMAIN, "mask": mask, "dcs": TELEGRAM_DCS})
+    m.add_node("mtproxy", "server", asn=24940, cc="DE", label="MTProto proxy", services=[proxy])
     m.attach("mtproxy", HOSTING_ABROAD, "5.9.10.31")
 
 

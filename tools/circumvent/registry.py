@@ -7,6 +7,7 @@ from tools.circumvent.encrypted_dns.method import DnsOverHttps, DnsOverTls
 from tools.circumvent.fronting.method import DomainFronting
 from tools.circumvent.geneva.method import GenevaStrategy
 from tools.circumvent.method import Method
+from tools.circumvent.mtproxy.method import MTProxy
 
 METHODS: dict[str, type[Method]] = {
     method.name: method
@@ -15,5 +16,6 @@ METHODS: dict[str, type[Method]] = {
         DnsOverHttps,
         DnsOverTls,
         DomainFronting,
+        MTProxy,
     )
 }

@@ -4,6 +4,7 @@ national CA portal (tools/gateway) and BIRD (tools/routing), so it lives above a
 from __future__ import annotations
 
 from tools.circumvent.fronting import server as cdn_edge
+from tools.circumvent.mtproxy import server as mtproxy
 from tools.gateway.national_ca import ca_dir
 from tools.routing import bird
 from tools.services import control_helper, dns, web
@@ -53,4 +54,5 @@ STARTERS: dict[str, StartFunction] = {
     "install_portal": start_install_portal,
     "bgp": bird.start,
     "cdn_edge": cdn_edge.start,
+    "mtproxy": mtproxy.start,
 }
