@@ -31,7 +31,7 @@ def run_target(plan: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
     elif kind == "urlgetter":
         result = urlgetter.measure(target["url"], roots, options)
     elif kind == "telegram":
-        result = telegram.measure(plan["helper"])
+        result = telegram.measure(plan["helper"], proxy=options.get("telegram_proxy"))
     elif kind == "facebook_messenger":
         result = facebook_messenger.measure()
     elif kind == "mtproto":

@@ -11,6 +11,14 @@ what a DPI that recognises the MTProto transport (kazakhstan.md, section 3) woul
 ``measure_endpoint`` is the lab's own check of one more endpoint, ``mtproto://ADDRESS:PORT``
 (an alternative address Telegram gives its clients, say): that exchange alone, reported
 with the same keys.
+
+With a proxy (the ``mtproxy`` circumvention method's probe option ``telegram_proxy``:
+address, port and fake-TLS secret) the test measures what the app does with it: the
+same exchange with every data centre, each through the proxy (tools/probes/mtproxy.py),
+and nothing else, since the app sends all of its traffic there. ``proxy`` in the keys
+names the proxy and its domain; ``telegram_tcp_blocking`` means no connection to the
+proxy; the HTTP transport and web.telegram.org, which do not go through it, are not
+measured.
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
-from tools.probes import mtproto, netx
+from tools.dpi.faketls import Secret
+from tools.probes import mtproto, mtproxy, netx
 from tools.probes.web_connectivity import measure as web_connectivity
 from topologies.internet import TELEGRAM_DCS
 
@@ -27,7 +36,9 @@ PORTS = (443, 80)
 WEB = "https://web.telegram.org/"
 
 
-def measure(helper: str, dcs: dict[int, str] | None = None) -> dict[str, Any]:
+def measure(helper: str, dcs: dict[int, str] | None = None, proxy: dict[str, Any] | None = None) -> dict[str, Any]:
+    if proxy is not None:
+        return measure_through_proxy(proxy, dcs or TELEGRAM_DCS)
     endpoints = [(a, p) for a in (dcs or TELEGRAM_DCS).values() for p in PORTS]
     with ThreadPoolExecutor(max_workers=8) as pool:
         web = pool.submit(web_connectivity, WEB, helper)
@@ -50,10 +61,26 @@ def measure(helper: str, dcs: dict[int, str] | None = None) -> dict[str, Any]:
     return {"test_name": "telegram", "input": None, "test_keys": keys, "outcome": outcome(keys)}
 
 
+def measure_through_proxy(proxy: dict[str, Any], dcs: dict[int, str]) -> dict[str, Any]:
+    """Every data centre through the fake-TLS MTProto proxy ``proxy`` names."""
+    secret = Secret.parse(proxy["secret"])
+    with ThreadPoolExecutor(max_workers=len(dcs)) as pool:
+        mt = list(pool.map(lambda dc: mtproxy.handshake(proxy["address"], proxy["port"], secret, dc), sorted(dcs)))
+    keys = {
+        "proxy": {"address": proxy["address"], "port": proxy["port"], "domain": secret.domain},
+        "mtproto_handshakes": mt,
+        "telegram_tcp_blocking": all(r["operation"] == "connect" for r in mt),
+        "telegram_mtproto_blocking": not any(r["ok"] for r in mt),
+    }
+    return {"test_name": "telegram", "input": None, "test_keys": keys, "outcome": outcome(keys)}
+
+
 def outcome(keys: dict[str, Any]) -> str:
     """ "accessible", or "blocked:" and the blocking keys that are true."""
-    blocked = [k for k in ("telegram_tcp_blocking", "telegram_http_blocking", "telegram_mtproto_blocking") if keys[k]]
-    if keys["telegram_web_status"] != "ok":
+    blocked = [
+        k for k in ("telegram_tcp_blocking", "telegram_http_blocking", "telegram_mtproto_blocking") if keys.get(k)
+    ]
+    if keys.get("telegram_web_status", "ok") != "ok":
         blocked.append("telegram_web")
     return "blocked:" + ",".join(blocked) if blocked else "accessible"
 
