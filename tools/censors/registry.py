@@ -6,9 +6,9 @@ from tools.censors.access_windows import AccessWindows
 from tools.censors.allowlist_access_network import AllowlistAccessNetwork
 from tools.censors.base import Censor
 from tools.censors.block_traffic_for_mtproto import BlockTrafficForMTProto
-from tools.censors.block_traffic_for_mtproto_proxy import BlockTrafficForMTProtoProxy
 from tools.censors.blockpage_for_http_host import BlockpageForHTTPHost
 from tools.censors.drop_traffic_at_border import DropTrafficAtBorder
+from tools.censors.drop_traffic_for_encrypted_dns import DropTrafficForEncryptedDNS
 from tools.censors.drop_traffic_for_server_endpoint import DropTrafficForServerEndpoint
 from tools.censors.drop_traffic_for_tls_sni import DropTrafficForTLSSNI
 from tools.censors.dummy import Dummy
@@ -33,8 +33,8 @@ CENSORS: dict[str, type[Censor]] = {
         DropTrafficForTLSSNI,
         BlockpageForHTTPHost,
         BlockTrafficForMTProto,
-        BlockTrafficForMTProtoProxy,
         ThrottleTrafficForTLSSNI,
+        DropTrafficForEncryptedDNS,
         DropTrafficAtBorder,
         WithdrawRoutes,
         ShutdownAccessNetwork,
