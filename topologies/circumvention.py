@@ -28,11 +28,31 @@ def add_circumvention(m: TopologyModel) -> None:
     add_encrypted_dns(m)
 
 
+# The VPS's tunnels: each on its tool's usual port (OpenVPN's TCP server on 443, where
+# it passes for HTTPS to a port filter), with a private subnet of the tunnels' addresses
+# (OpenVPN's sample configuration uses 10.8.0.0/24; /16s here for up to 500 subscribers).
+# tools/circumvent/tunnel and shadowsocks serve them; the VPS NATs the subnets.
+VPS_ADDRESS = "5.9.10.30"  # in Hetzner's 5.9.0.0/16 (AS24940): plausible, not verified
+WIREGUARD = {"port": 51820, "subnet": "10.66.0.0/16"}
+OPENVPN = (
+    {"proto": "udp", "port": 1194, "subnet": "10.8.0.0/16"},
+    {"proto": "tcp", "port": 443, "subnet": "10.9.0.0/16"},
+)
+SHADOWSOCKS = {"port": 8388, "method": "chacha20-ietf-poly1305"}
+
+
 def add_vps(m: TopologyModel) -> None:
     """A rented server abroad at a hosting company (Hetzner's block): the VPN servers
-    (WireGuard, OpenVPN) and Shadowsocks a subscriber sets up or buys."""
-    m.add_node("vps", "server", asn=24940, cc="DE", label="VPS abroad (VPN, Shadowsocks)", services=[])
-    m.attach("vps", HOSTING_ABROAD, "5.9.10.30")
+    (WireGuard, OpenVPN over UDP and over TCP) and Shadowsocks a subscriber sets up or
+    buys, forwarding and NAT for the tunnels."""
+    services = [
+        Service("vpn_nat"),
+        Service("wireguard", WIREGUARD),
+        *(Service("openvpn", params) for params in OPENVPN),
+        Service("shadowsocks", SHADOWSOCKS),
+    ]
+    m.add_node("vps", "server", asn=24940, cc="DE", label="VPS abroad (VPN, Shadowsocks)", services=services)
+    m.attach("vps", HOSTING_ABROAD, VPS_ADDRESS)
 
 
 # The MTProto proxy's fake-TLS name: kaspi.kz, the domestic bank whose app most of the

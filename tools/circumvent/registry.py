@@ -8,6 +8,9 @@ from tools.circumvent.fronting.method import DomainFronting
 from tools.circumvent.geneva.method import GenevaStrategy
 from tools.circumvent.method import Method
 from tools.circumvent.mtproxy.method import MTProxy
+from tools.circumvent.shadowsocks.method import Shadowsocks
+from tools.circumvent.tunnel.openvpn import OpenVPN
+from tools.circumvent.tunnel.wireguard import WireGuard
 
 METHODS: dict[str, type[Method]] = {
     method.name: method
@@ -16,6 +19,9 @@ METHODS: dict[str, type[Method]] = {
         DnsOverHttps,
         DnsOverTls,
         DomainFronting,
+        WireGuard,
+        OpenVPN,
+        Shadowsocks,
         MTProxy,
     )
 }

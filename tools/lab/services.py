@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from tools.circumvent.fronting import server as cdn_edge
 from tools.circumvent.mtproxy import server as mtproxy
+from tools.circumvent.shadowsocks import server as shadowsocks
+from tools.circumvent.tunnel import server as vpn
 from tools.gateway.national_ca import ca_dir
 from tools.routing import bird
 from tools.services import control_helper, dns, web
@@ -54,5 +56,9 @@ STARTERS: dict[str, StartFunction] = {
     "install_portal": start_install_portal,
     "bgp": bird.start,
     "cdn_edge": cdn_edge.start,
+    "vpn_nat": vpn.start_vpn_nat,
+    "wireguard": vpn.start_wireguard,
+    "openvpn": vpn.start_openvpn,
+    "shadowsocks": shadowsocks.start,
     "mtproxy": mtproxy.start,
 }
