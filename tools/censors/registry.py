@@ -6,6 +6,7 @@ from tools.censors.access_windows import AccessWindows
 from tools.censors.allowlist_access_network import AllowlistAccessNetwork
 from tools.censors.base import Censor
 from tools.censors.block_traffic_for_mtproto import BlockTrafficForMTProto
+from tools.censors.block_traffic_for_vpn_protocols import BlockTrafficForVPNProtocols
 from tools.censors.block_traffic_for_mtproto_proxy import BlockTrafficForMTProtoProxy
 from tools.censors.blockpage_for_http_host import BlockpageForHTTPHost
 from tools.censors.drop_traffic_at_border import DropTrafficAtBorder
@@ -37,6 +38,7 @@ CENSORS: dict[str, type[Censor]] = {
         BlockTrafficForMTProtoProxy,
         ThrottleTrafficForTLSSNI,
         DropTrafficForEncryptedDNS,
+        BlockTrafficForVPNProtocols,
         DropTrafficAtBorder,
         WithdrawRoutes,
         ShutdownAccessNetwork,
