@@ -102,10 +102,35 @@ def add_cdn(m: TopologyModel) -> None:
     publish(m, {site.domain: site.address for site in CDN_FRONTS})
 
 
+# The private Tor network's relays, each on its own address in 185.220.101.0/24, a block
+# where many real Tor relays are (plausible, not verified): three directory authorities,
+# two guard or middle relays and an exit (tools/circumvent/tor). The exit resolves names
+# for its clients with Google's public resolver.
+TOR_RELAYS = (
+    ("auth1", "authority", "185.220.101.1"),
+    ("auth2", "authority", "185.220.101.2"),
+    ("auth3", "authority", "185.220.101.3"),
+    ("relay1", "relay", "185.220.101.4"),
+    ("relay2", "relay", "185.220.101.5"),
+    ("exit1", "exit", "185.220.101.6"),
+)
+# The obfs4 bridge: a volunteer's rented server at a hosting company, an address no
+# consensus lists and outside the relays' block, so blocking the relays' addresses
+# leaves it reachable.
+TOR_BRIDGE = ("5.9.10.40", 443)
+
+
 def add_tor_network(m: TopologyModel) -> None:
-    """A private Tor network: directory authorities, relays and an exit."""
-    m.add_node("tornet", "server", label="Tor relays", services=[])
+    """A private Tor network: directory authorities, relays and an exit on ``tornet``,
+    and an unlisted obfs4 bridge on ``torbridge`` at the hosting company abroad."""
+    ports = {"orport": 9001, "dirport": 9030}  # the ports most relays use (tor's sample torrc)
+    network = Service("tor_network", {"relays": TOR_RELAYS, **ports, "resolver": "8.8.8.8"})
+    addresses = [address for _, _, address in TOR_RELAYS]
+    m.add_node("tornet", "server", label="Tor relays", loopbacks=addresses, services=[network])
     m.attach("tornet", EXCHANGE, "80.81.192.70")
+    bridge = Service("tor_bridge", {"address": TOR_BRIDGE[0], "port": TOR_BRIDGE[1]})
+    m.add_node("torbridge", "server", asn=24940, cc="DE", label="Tor obfs4 bridge (unlisted)", services=[bridge])
+    m.attach("torbridge", HOSTING_ABROAD, TOR_BRIDGE[0])
 
 
 # resolver -> (its node, the name its clients check the certificate for, the certificate's

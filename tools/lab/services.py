@@ -7,6 +7,7 @@ from tools.circumvent.fronting import server as cdn_edge
 from tools.circumvent.mtproxy import server as mtproxy
 from tools.circumvent.shadowsocks import server as shadowsocks
 from tools.circumvent.tunnel import server as vpn
+from tools.circumvent.tor import server as tor
 from tools.gateway.national_ca import ca_dir
 from tools.routing import bird
 from tools.services import control_helper, dns, web
@@ -61,4 +62,6 @@ STARTERS: dict[str, StartFunction] = {
     "openvpn": vpn.start_openvpn,
     "shadowsocks": shadowsocks.start,
     "mtproxy": mtproxy.start,
+    "tor_network": tor.start_network,
+    "tor_bridge": tor.start_bridge,
 }
