@@ -1,5 +1,5 @@
 """Telegram's fake TLS (tools/dpi/faketls.py), MTProxy's keyed init (tools/dpi/mtproxy_codec.py),
-the proxy link, and the detector BlockTrafficForMTProtoProxy, offline.
+the proxy link, the mtproxy method's options and the detector BlockTrafficForMTProtoProxy, offline.
 
 The HMAC checks both ways (a wrong secret, one changed byte, a stale time), records read
 in any cut, truncated hellos and answers, byte-level garbage (only the codec's own
@@ -15,6 +15,7 @@ import os
 import random
 import ssl
 import time
+from pathlib import Path
 
 import pytest
 from scapy.layers.inet import IP, TCP
@@ -22,7 +23,9 @@ from scapy.layers.inet import IP, TCP
 from tests.unit.conftest import LabPki
 from tools.censors.block_traffic_for_mtproto_proxy import BlockTrafficForMTProtoProxy
 from tools.censors.offline import grade
-from tools.circumvent.mtproxy.link import ProxyLink
+from tools.circumvent.method import MethodContext, MethodError
+from tools.circumvent.mtproxy.link import ProxyLink, link_file
+from tools.circumvent.mtproxy.method import MTProxy
 from tools.dpi import faketls, ipv4, mtproxy_codec
 from tools.dpi.mtproto_codec import MODES, TAG_SLICE
 from tools.dpi.tls import parse_client_hello
@@ -291,3 +294,28 @@ def test_offline_grading_reads_the_clients_segments_after_its_hello(pki: LabPki)
     assert not {4, 10, 16} & set(verdicts)
     (rule,) = BlockTrafficForMTProtoProxy().selection()
     assert "--connbytes 4:12 --connbytes-dir original --connbytes-mode packets -m length --length 104:65535" in rule
+
+
+# -- the method ------------------------------------------------------------------------------
+
+
+def test_the_method_passes_the_labs_link_or_a_given_one_to_the_probes(tmp_path: Path) -> None:
+    ctx = MethodContext(host=None, workdir=tmp_path, rundir=tmp_path, model=None)  # type: ignore[arg-type]
+    with pytest.raises(MethodError, match=r"^mtproxy: no proxy link at .*proxy\.link: is the lab built"):
+        MTProxy().bring_up(ctx)
+    link_file(tmp_path).parent.mkdir()
+    link_file(tmp_path).write_text(f"{ProxyLink(PROXY, 443, SECRET)}\n")
+    method = MTProxy()
+    method.start(ctx)
+    assert method.probe_options() == {"telegram_proxy": {"address": PROXY, "port": 443, "secret": SECRET.hex}}
+    method.stop()
+    assert method.probe_options() == {}
+    given = MTProxy(link=f"tg://proxy?server=5.9.10.99&port=8443&secret={SECRET.hex}")
+    given.start(ctx)
+    assert given.probe_options()["telegram_proxy"]["port"] == 8443
+
+
+def test_a_bad_link_is_one_line_naming_the_parameter() -> None:
+    with pytest.raises(MethodError, match=r"^method 'mtproxy': parameter 'link' expects a tg://proxy\?") as info:
+        MTProxy(link="tg://proxy?server=5.9.10.31&port=443&secret=dd00")
+    assert "\n" not in str(info.value)
