@@ -28,7 +28,6 @@ from labs.framework.registry import load
 from labs.framework.variants import rng
 from tools.gateway.national_ca import GENERATIONS
 from tools.gateway.targets import TARGETS
-from tools.lab.session import LabSessionError
 from tools.lab.steps import Step
 from tools.services.pki import GLOBAL_ROOT_NAME
 from topologies.internet import FACEBOOK, all_sites
@@ -57,7 +56,7 @@ SITES = (
 )
 PLACES = ("gw", "border")  # where the device may sit: the gateway (as measured, 1.5) or the border router
 SUBSCRIBER = "home2"  # the subscriber hops are counted from
-ROOTED, REFUSING = ("home1", "mob1"), ("home2", "mob2")
+ROOTED = ("home1", "mob1")  # they install the national root; home2 and mob2 refuse it
 SHIFTS = (6, 24)  # 1.7: 6 hours, 24 from 2019-07-30
 EXPONENT = 3  # 1.7
 # What the device's log can hold of a subscriber, and what it holds (tools/gateway/surveillance.py).
@@ -115,7 +114,8 @@ class NationalCertificate(LabDefinition):
     script = (
         ("home1", "python -m tools.probes.cert_inspect vk.com"),
         ("abroad", "python -m tools.probes.cert_inspect vk.com"),
-        ("gw", "python -m tools.gateway.surveillance $KZLAB_RUN_DIR"),
+        ("home2", "curl -sSI https://vk.com/"),
+        ("home1", "python -m tools.gateway.surveillance $KZLAB_RUN_DIR"),
     )
 
     def variant(self, student: str) -> dict[str, Any]:
@@ -184,7 +184,7 @@ class NationalCertificate(LabDefinition):
             return [mitm.failed(hint), clean.failed(hint)]
         try:
             outcomes = detector.shared().run(self.device(variant), self.trials(variant), program)
-        except LabSessionError as exc:
+        except (RuntimeError, OSError) as exc:  # LabSessionError among them: the lab, not the detector
             hint = f"the grading lab failed, not your detector: {exc}"
             return [mitm.failed(hint), clean.failed(hint)]
         return [detector.grade(mitm, outcomes, intercepted=True), detector.grade(clean, outcomes, intercepted=False)]
