@@ -9,6 +9,7 @@ from tools.circumvent.geneva.method import GenevaStrategy
 from tools.circumvent.method import Method
 from tools.circumvent.mtproxy.method import MTProxy
 from tools.circumvent.shadowsocks.method import Shadowsocks
+from tools.circumvent.tor.method import Tor
 from tools.circumvent.tunnel.openvpn import OpenVPN
 from tools.circumvent.tunnel.wireguard import WireGuard
 
@@ -23,5 +24,6 @@ METHODS: dict[str, type[Method]] = {
         OpenVPN,
         Shadowsocks,
         MTProxy,
+        Tor,
     )
 }

@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tools.probes import facebook_messenger, telegram, urlgetter, web_connectivity
+from tools.probes import facebook_messenger, telegram, tor, urlgetter, web_connectivity
 
 MAX_PARALLEL = 8
 
@@ -36,6 +36,8 @@ def run_target(plan: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
         result = facebook_messenger.measure()
     elif kind == "mtproto":
         result = telegram.measure_endpoint(target["url"])
+    elif kind == "tor":
+        result = tor.measure(options)
     else:
         raise ValueError(f"unknown probe kind {kind!r}")
     return {
