@@ -5,9 +5,10 @@ from __future__ import annotations
 from tools.censors.access_windows import AccessWindows
 from tools.censors.allowlist_access_network import AllowlistAccessNetwork
 from tools.censors.base import Censor
+from tools.censors.block_tor_relays import BlockTorRelays
 from tools.censors.block_traffic_for_mtproto import BlockTrafficForMTProto
-from tools.censors.block_traffic_for_vpn_protocols import BlockTrafficForVPNProtocols
 from tools.censors.block_traffic_for_mtproto_proxy import BlockTrafficForMTProtoProxy
+from tools.censors.block_traffic_for_vpn_protocols import BlockTrafficForVPNProtocols
 from tools.censors.blockpage_for_http_host import BlockpageForHTTPHost
 from tools.censors.drop_traffic_at_border import DropTrafficAtBorder
 from tools.censors.drop_traffic_for_encrypted_dns import DropTrafficForEncryptedDNS
@@ -35,6 +36,7 @@ CENSORS: dict[str, type[Censor]] = {
         DropTrafficForTLSSNI,
         BlockpageForHTTPHost,
         BlockTrafficForMTProto,
+        BlockTorRelays,
         BlockTrafficForMTProtoProxy,
         ThrottleTrafficForTLSSNI,
         DropTrafficForEncryptedDNS,
