@@ -18,7 +18,6 @@ from tests.unit.samples import client_hello
 from tools.censors.offline import grade
 from tools.censors.registry import CENSORS
 from tools.circumvent.encrypted_dns import stub
-from tools.circumvent.encrypted_dns.method import pointed_at
 from tools.circumvent.method import MethodError
 from tools.circumvent.registry import METHODS
 from tools.services import dns as dns_service
@@ -66,11 +65,6 @@ def test_the_stub_configuration_is_one_dnsdist_accepts(tmp_path: Path, protocol:
     (tmp_path / "dnsdist.conf").write_text(conf)
     check = subprocess.run(["dnsdist", "--check-config", "-C", str(tmp_path / "dnsdist.conf")], capture_output=True)
     assert check.returncode == 0, check.stdout + check.stderr
-
-
-def test_resolv_conf_points_at_the_stub_and_keeps_its_options() -> None:
-    text = "nameserver 92.46.0.53\nnameserver 8.8.8.8\noptions timeout:2 attempts:1\n"
-    assert pointed_at(text, "127.0.0.1") == "nameserver 127.0.0.1\noptions timeout:2 attempts:1\n"
 
 
 def test_methods_are_registered_with_their_parameters() -> None:
@@ -126,6 +120,4 @@ def test_the_endpoint_drops_come_first_in_the_censors_chain() -> None:
         "-A KZC3 -p tcp -d 9.9.9.9/32 -m multiport --dports 443,853 -j DROP",
         "-A KZC3 -p tcp --dport 853 -j DROP",
     ]
-    queued = [r for r in rules if "NFQUEUE" in r]
-    assert [re.search(r"--dport (\d+)", r).group(1) for r in queued] == ["443", "853"]
-    assert rules[-1] == "-I FORWARD -j KZC3"
+    assert all(any(f"--dport {port} -m length" in r for r in rules[3:]) for port in (443, 853))

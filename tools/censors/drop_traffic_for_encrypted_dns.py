@@ -79,15 +79,16 @@ class DropTrafficForEncryptedDNS(ListsNames, QueueCensor):
         return [FIRST_DATA, DOT_FIRST_DATA]
 
     def rules(self, index: int) -> list[list[str]]:
-        """The queue censor's chain with the endpoint drops first, right after it is made."""
-        made, *rest = super().rules(index)
-        chain = self.chain(index)
+        """The queue censor's rules with the endpoint drops first in its chain, right after
+        the chain is made."""
+        rules, chain = super().rules(index), self.chain(index)
         drops = [
             f"-A {chain} -p tcp -d {net} -m multiport --dports {DOH_PORT},{DOT_PORT} -j DROP" for net in self.networks
         ]
         if self.params["dot_port"]:
             drops.append(f"-A {chain} -p tcp --dport {DOT_PORT} -j DROP")
-        return [made, *(d.split() for d in drops), *rest]
+        made = rules.index(["-N", chain]) + 1
+        return [*rules[:made], *(d.split() for d in drops), *rules[made:]]
 
     def endpoint(self, pkt: Packet) -> bool:
         """Whether the kernel rules drop ``pkt``: TCP to a listed resolver's 443 or 853,

@@ -2,20 +2,19 @@
 sends every lookup encrypted to a public resolver abroad, and the host's resolv.conf
 points at the stub while the method is on.
 
-The host's resolv.conf is its own file of the lab (topologies/build.py host_files,
-bind-mounted over /etc/resolv.conf in the host alone); it is rewritten in place, so the
-bind mount keeps showing it, and restored on stop. The method is up once a lookup
-through the stub is answered: a resolver the censor keeps the stub from reaching is a
-MethodError after READY_SECONDS, with nothing left running and resolv.conf unchanged.
+The host's resolv.conf is its own file of the lab (tools/circumvent/hostconf.py
+Resolver), pointed at the stub once a lookup through the stub is answered and restored on
+stop: a resolver the censor keeps the stub from reaching is a MethodError after
+READY_SECONDS, with nothing left running and resolv.conf unchanged.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, ClassVar
 
 from tools.basics.params import Field, choice
 from tools.circumvent.encrypted_dns import stub
+from tools.circumvent.hostconf import Resolver
 from tools.circumvent.method import Method, MethodContext, MethodError
 from tools.services.dns import DOH_PORT, DOT_PORT
 from tools.services.readiness import DnsAnswers
@@ -25,17 +24,6 @@ from topologies.model import TopologyModel
 
 READY_SECONDS = 8.0
 CHECK_NAME = "a.root-servers.net"  # a name every resolver abroad answers
-
-
-def resolv_conf(ctx: MethodContext) -> Path:
-    """The host's own resolv.conf, as topologies/build.py host_files made it."""
-    return ctx.rundir / "hosts" / ctx.host.name / "resolv.conf"
-
-
-def pointed_at(text: str, address: str) -> str:
-    """``text`` (a resolv.conf) with ``address`` as its only nameserver, its options kept."""
-    kept = [line for line in text.splitlines() if line.split()[:1] != ["nameserver"]]
-    return "\n".join([f"nameserver {address}", *kept]) + "\n"
 
 
 class EncryptedDNS(Method):
@@ -51,7 +39,7 @@ class EncryptedDNS(Method):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.saved: str | None = None  # the host's resolv.conf before the method
+        self.resolv_conf: Resolver | None = None
 
     def resolver(self, model: TopologyModel) -> tuple[list[str], str]:
         """The resolver's addresses and the name its certificate is checked for."""
@@ -63,20 +51,19 @@ class EncryptedDNS(Method):
 
     def bring_up(self, ctx: MethodContext) -> None:
         addresses, name = self.resolver(ctx.model)
+        self.resolv_conf = Resolver(ctx.host)  # refuses a host without its own resolv.conf
         conf = ctx.workdir / "dnsdist.conf"
         conf.write_text(stub.config(self.protocol, addresses, name))
         proc = ctx.popen(["dnsdist", "--supervised", "--disable-syslog", "-C", str(conf)], "dnsdist.log")
         answers = DnsAnswers(stub.LISTEN, CHECK_NAME)
         what = f"{self.name}: no answer from {name} at {', '.join(addresses)} port {self.port} through the stub"
         ctx.wait(lambda: kernel.inside(ctx.host.pid, answers), what, READY_SECONDS, proc)
-        path = resolv_conf(ctx)
-        self.saved = path.read_text()
-        path.write_text(pointed_at(self.saved, stub.LISTEN))
+        self.resolv_conf.point(stub.LISTEN)
 
     def take_down(self, ctx: MethodContext) -> None:
-        if self.saved is not None:
-            resolv_conf(ctx).write_text(self.saved)
-            self.saved = None
+        if self.resolv_conf is not None:
+            self.resolv_conf.restore()
+            self.resolv_conf = None
 
 
 class DnsOverHttps(EncryptedDNS):
