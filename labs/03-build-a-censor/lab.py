@@ -23,7 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # this lab's package (a lab folder is no package)
 
 from build_a_censor import checker, live, rules
-from build_a_censor.loading import FILE
+from build_a_censor.starter import FILE
 
 from labs.framework.checks import Task, TaskResult
 from labs.framework.definition import LabDefinition

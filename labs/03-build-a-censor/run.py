@@ -11,46 +11,55 @@ prints your rule. ``offline`` grades a capture with your censor exactly as
 ``python -m tools.censors.offline`` grades one with a censor of kzlab's catalogue, and
 ``live`` runs it as kzlab runs its own, in the node you type it in: the DPI engine
 (tools/censors/engine.py) with your class registered by name and built with your
-variant's parameters; stop it with ``kill PID`` (it says its PID), and it removes its
-rules. ``probe`` reaches what your rule blocks and what it leaves alone, as the checker
-does. Bad input is one line ``kzlab: error: ...`` and exit status 2.
+variant's parameters, in the background; it returns once the engine's rules are in and
+says the engine's PID: ``kill PID`` stops it, and it removes its rules. ``probe`` reaches
+what your rule blocks and what it leaves alone, as the checker does. Bad input, or a
+censor that cannot start, is one line ``kzlab: error: ...`` and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent.parent)]  # this lab's package, then kzlab (a lab folder is no package)
 
-from build_a_censor import evaluate, loading, probes, rules, starter  # noqa: E402
-from build_a_censor.live import INDEX  # noqa: E402
+from build_a_censor import rules  # noqa: E402
+from build_a_censor.background import INDEX  # noqa: E402
 
 from labs.framework.errors import EXIT_BAD_INPUT, BadInput  # noqa: E402
 from labs.framework.variants import student_id  # noqa: E402
-from tools.censors.queue import QueueCensor  # noqa: E402
 from tools.dpi.hostile import inside_a_lab  # noqa: E402
+
+if TYPE_CHECKING:
+    from tools.censors.queue import QueueCensor
+
+# Each command imports what it needs, no more: a live check starts three of them.
 
 
 def cmd_start(args: argparse.Namespace) -> int:
+    from build_a_censor import starter
+
     variant = rules.variant(args.student)
-    path = Path(args.work) / loading.FILE
+    path = Path(args.work) / starter.FILE
     if path.exists():
         raise BadInput(f"{path} exists: your work is never overwritten (move it away for a fresh starter)")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(starter.render(variant))
     print(f"lab 3, student {args.student}: your censor is {variant['censor']}, in {path}\n")
-    print(rules.describe(variant))
+    print(textwrap.fill(rules.describe(variant), 88))
     return 0
 
 
 def _censor_class(args: argparse.Namespace) -> tuple[type[QueueCensor], dict[str, Any]]:
+    from build_a_censor import loading
+
     variant = rules.variant(args.student)
     cls = loading.load_class(Path(args.censor), variant["censor"])
     loading.build(cls, variant["params"])  # a refused parameter is said here, in one line
@@ -67,21 +76,41 @@ def cmd_offline(args: argparse.Namespace) -> int:
 
 
 def cmd_live(args: argparse.Namespace) -> int:
-    from tools.censors import engine
-
     if not inside_a_lab():
         raise BadInput("not inside a lab node: run it in the gateway (mininet> gw python labs/03-build-a-censor/...)")
-    cls, params = _censor_class(args)
-    log = Path(args.log or Path(args.censor).resolve().parent / "decisions.jsonl")
-    print(f"run.py: {cls.name} starts in this node (pid {os.getpid()}; stop it with: kill {os.getpid()}); "
-          f"its decisions go to {log}", flush=True)  # fmt: skip
+    folder = Path(args.censor).resolve().parent
+    decisions = Path(args.log or folder / "decisions.jsonl").resolve()
+    if args.foreground:
+        cls, params = _censor_class(args)
+        return _engine(cls.name, params, args.index, decisions)
+    from build_a_censor import background
+
+    name = rules.variant(args.student)["censor"]
+    output = Path(args.output or folder / "censor.log").resolve()
+    argv = [sys.executable, str(Path(__file__).resolve()), "live", "--foreground", "--student", args.student,
+            "--index", str(args.index), "--log", str(decisions), str(Path(args.censor).resolve())]  # fmt: skip
+    pid = background.start(argv, output, name)  # the engine's own process says what stops it
+    if args.json:
+        print(json.dumps({"pid": pid, "output": str(output), "decisions": str(decisions)}))
+    else:
+        print(f"run.py: {name} is ready in this node (pid {pid}); stop it with: kill {pid}\n"
+              f"  its output goes to {output}, its decisions to {decisions}")  # fmt: skip
+    return 0
+
+
+def _engine(name: str, params: dict[str, Any], index: int, decisions: Path) -> int:
+    """kzlab's DPI engine with the censor registered as ``name``, in this process."""
+    from tools.censors import engine
+
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="lab03-engine-") as config:
-        json.dump({"censor": cls.name, "params": params, "index": args.index, "log": str(log)}, config)
+        json.dump({"censor": name, "params": params, "index": index, "log": str(decisions)}, config)
         config.flush()
         return engine.main([config.name])
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
+    from build_a_censor import probes
+
     if not inside_a_lab():
         raise BadInput(
             "not inside a lab node: run it in a subscriber (mininet> home1 python labs/03-build-a-censor/...)"
@@ -97,6 +126,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from build_a_censor import evaluate, loading
+
     variant = rules.variant(args.student)
     out = Path(args.out)
 
@@ -137,6 +168,9 @@ def parser() -> argparse.ArgumentParser:
         elif name == "live":
             s.add_argument("--index", type=int, default=INDEX, help=argparse.SUPPRESS)
             s.add_argument("--log", help="where its decisions go (default: decisions.jsonl beside the censor)")
+            s.add_argument("--output", help="where its output goes (default: censor.log beside the censor)")
+            s.add_argument("--foreground", action="store_true", help="run the engine here, not in the background")
+            s.add_argument("--json", action="store_true")
         elif name == "probe":
             s.add_argument("--json", action="store_true")
         elif name == "evaluate":
@@ -149,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         student_id(args.student)
         return int(args.func(args))
-    except (BadInput, loading.Unusable) as exc:
+    except BadInput as exc:  # and Unusable, a censor file that cannot be used
         print(f"kzlab: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

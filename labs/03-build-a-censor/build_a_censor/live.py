@@ -2,9 +2,10 @@
 
 In a lab kept up by tools.lab.session.LabSession, ``run.py live`` starts the censor in
 ``gw`` as kzlab starts its own (the engine, tools/censors/engine.py, with the student's
-class registered by name), then ``run.py probe`` in ``home1`` reaches what the rule blocks
-and what it leaves alone (probes.py); then the censor is stopped, and the gateway left
-as it was found (its chain removed), so that the next check starts clean in the same lab.
+class registered by name) and returns once it is ready, then ``run.py probe`` in
+``home1`` reaches what the rule blocks and what it leaves alone (probes.py); then the
+censor is stopped, and the gateway left as it was found (its chain removed), so that the
+next check starts clean in the same lab.
 """
 
 from __future__ import annotations
@@ -12,18 +13,15 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from build_a_censor.background import CHAIN, INDEX, START_TIMEOUT, tail
 from tools.lab.session import LabSession
 
 RUN = Path(__file__).resolve().parent.parent / "run.py"
-INDEX = 12  # the censor's queue (112) and mark bits: the last of twelve, clear of what a lab attaches
-CHAIN = f"KZC{INDEX}"  # as tools/censors/queue.py names a queue censor's chain
 GATEWAY, SUBSCRIBER = "gw", "home1"
-START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 
 
@@ -38,61 +36,45 @@ class Outcome:
     log: str  # the last lines of the censor's output
 
 
-def _tail(path: Path, lines: int = 3) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return ""
-    return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
+def running(pid: int) -> str:
+    """A shell test: the process runs (an orphan that exited stays a zombie: kill -0 would say yes)."""
+    return f"grep -qs '^State:[[:space:]]*[^Z]' /proc/{pid}/status"
 
 
-def _alive(session: LabSession, pid: str) -> bool:
-    return session.run(GATEWAY, f"kill -0 {pid} 2>/dev/null").rc == 0
+def _alive(session: LabSession, pid: int) -> bool:
+    return session.run(GATEWAY, running(pid)).rc == 0
 
 
 def check(session: LabSession, student: str, censor: Path) -> Outcome:
     """Start ``censor`` for ``student`` at gw, probe from home1, stop it; what was seen."""
     with tempfile.TemporaryDirectory(prefix="kzlab-lab03-") as tmp:
-        log = Path(tmp) / "censor.log"
-        start = (
-            f"{sys.executable} {RUN} live --student {student} --index {INDEX} --log {tmp}/decisions.jsonl "
-            f"{censor.resolve()} >{log} 2>&1 & echo $!"
-        )
-        pid = session.run(GATEWAY, start).out.strip()
+        output = Path(tmp) / "censor.log"
+        start = (f"{sys.executable} {RUN} live --json --student {student} --index {INDEX} "
+                 f"--log {tmp}/decisions.jsonl --output {output} {censor.resolve()}")  # fmt: skip
+        started = session.run(GATEWAY, start, timeout=START_TIMEOUT + 30)
+        if started.rc != 0:
+            why = started.err.strip().splitlines()[-1:] or ["no message"]
+            return Outcome(f"it did not start at {GATEWAY}: {why[0].removeprefix('kzlab: error: ')}", {}, False, "")
+        pid = json.loads(started.out)["pid"]
         try:
-            failed = _wait_ready(session, pid, log)
-            if failed is not None:
-                return Outcome(failed, {}, False, _tail(log))
             probe = session.run(SUBSCRIBER, f"{sys.executable} {RUN} probe --student {student} --json", timeout=60)
             try:
                 probes = json.loads(probe.out)
             except ValueError:
-                return Outcome(f"the probes failed: {probe.err.strip()[-300:]}", {}, False, _tail(log))
-            return Outcome(None, probes, _alive(session, pid), _tail(log))
+                return Outcome(f"the probes failed: {probe.err.strip()[-300:]}", {}, False, tail(output))
+            return Outcome(None, probes, _alive(session, pid), tail(output))
         finally:
             _stop(session, pid)
 
 
-def _wait_ready(session: LabSession, pid: str, log: Path) -> str | None:
-    """None once the engine says it is ready; else why it did not get there."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while "ready on queue" not in log.read_text(errors="replace"):
-        if not _alive(session, pid):
-            return f"it did not start at {GATEWAY}: {_tail(log) or 'no output'}"
-        if time.monotonic() > deadline:
-            return f"it did not start at {GATEWAY} within {START_TIMEOUT:.0f} s: {_tail(log) or 'no output'}"
-        time.sleep(0.1)
-    return None
-
-
-def _stop(session: LabSession, pid: str) -> None:
+def _stop(session: LabSession, pid: int) -> None:
     """SIGTERM (the engine removes its chain), SIGKILL if it lingers; then the chain, in
     case the engine died first."""
     tries = int(STOP_TIMEOUT / 0.1)
     session.run(
         GATEWAY,
-        f"kill {pid} 2>/dev/null; for i in $(seq {tries}); do kill -0 {pid} 2>/dev/null || break; sleep 0.1; done; "
-        f"kill -9 {pid} 2>/dev/null; iptables -w -D FORWARD -j {CHAIN} 2>/dev/null; "
+        f"kill {pid} 2>/dev/null; for i in $(seq {tries}); do {running(pid)} || break; sleep 0.1; done; "
+        f"{running(pid)} && kill -9 {pid}; iptables -w -D FORWARD -j {CHAIN} 2>/dev/null; "
         f"iptables -w -F {CHAIN} 2>/dev/null; iptables -w -X {CHAIN} 2>/dev/null; true",
         timeout=STOP_TIMEOUT + 10,
     )

@@ -16,15 +16,12 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
+from build_a_censor.errors import Unusable
 from tools.censors.base import CensorError
 from tools.censors.queue import QueueCensor
 from tools.censors.registry import CENSORS
 
-FILE = "censor.py"
-
-
-class Unusable(Exception):
-    """A censor file that cannot be used; the message says why and what to fix."""
+__all__ = ["Unusable", "build", "load", "load_class", "register"]
 
 
 def load_class(path: Path, name: str) -> type[QueueCensor]:

@@ -15,6 +15,8 @@ from typing import Any
 
 from build_a_censor.rules import BY_KEY, describe
 
+FILE = "censor.py"  # the starter file's name, and the file a submission holds
+
 
 @dataclass(frozen=True)
 class Skeleton:
