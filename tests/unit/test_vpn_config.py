@@ -47,15 +47,15 @@ def private(path: Path) -> bool:
 
 
 def test_wireguard_server_lists_every_client_by_the_key_its_profile_holds(model: TopologyModel, tmp_path: Path) -> None:
-    conf, address = wireguard.server_files(tmp_path, model, "vps", vps_service(model, "wireguard"), tmp_path)
+    conf = wireguard.server_files(tmp_path, model, "vps", vps_service(model, "wireguard"), tmp_path)
+    server_text, address, _ = wgdevice.split_profile(conf.read_text())
     assert address == "10.66.0.1/16" and private(conf)
-    server_text = conf.read_text()
     assert server_text.startswith("[Interface]\nPrivateKey = ") and "ListenPort = 51820\n" in server_text
     subnet, seen = ipaddress.IPv4Network("10.66.0.0/16"), set()
     for client in model.clients():
         path = tmp_path / "profiles" / "wireguard" / f"{client}.conf"
         assert private(path)
-        setconf, tunnel_address, endpoint = wireguard.split_profile(path.read_text())
+        setconf, tunnel_address, endpoint = wgdevice.split_profile(path.read_text())
         assert endpoint == VPS_ADDRESS and "Address" not in setconf and "Endpoint = 5.9.10.30:51820" in setconf
         interface = ipaddress.IPv4Interface(tunnel_address)
         assert interface.network == subnet and interface.ip not in seen
@@ -113,14 +113,8 @@ def test_vps_nat_and_starts(model: TopologyModel, tmp_path: Path) -> None:
     assert script.endswith("echo 1 > /proc/sys/net/ipv4/ip_forward")  # last: the readiness check reads it
     (check,) = server.start_wireguard(ctx, "vps", vps_service(model, "wireguard"))
     assert ctx.launches[-1].argv[:4] == ["unshare", "--mount", "--propagation", "private"]
-    assert ctx.launches[-1].argv[-6:] == [
-        "--interface",
-        "wg0",
-        "--conf",
-        str(tmp_path / "services" / "vps-wireguard" / "wg0.conf"),
-        "--address",
-        "10.66.0.1/16",
-    ]
+    profile = tmp_path / "services" / "vps-wireguard" / "wg0.conf"
+    assert ctx.launches[-1].argv[-4:] == ["--interface", "wg0", "--profile", str(profile)]
     assert check.probe == server.UdpBound(51820)
 
 
@@ -148,7 +142,7 @@ def test_udp_bound_sees_a_socket_of_this_namespace() -> None:
 
 
 def test_the_wireguard_device_runs_in_a_mount_namespace_of_its_own(tmp_path: Path) -> None:
-    argv = wgdevice.argv("wg0", tmp_path / "wg0.conf", "10.66.0.2/16", handshake=True)
+    argv = wgdevice.argv("wg0", tmp_path / "home1.conf", handshake=True)
     assert argv[:4] == ["unshare", "--mount", "--propagation", "private"] and argv[-1] == "--handshake"
 
 

@@ -48,8 +48,8 @@ def start_vpn_nat(ctx: ServiceContext, node: str, service: Service) -> list[Read
 
 def start_wireguard(ctx: ServiceContext, node: str, service: Service) -> list[Readiness]:
     workdir = ctx.workdir(node, "wireguard")
-    conf, address = wireguard.server_files(ctx.rundir, ctx.model, node, service, workdir)
-    ctx.spawn(node, "wireguard", wgdevice.argv(wireguard.INTERFACE, conf, address, handshake=False))
+    profile = wireguard.server_files(ctx.rundir, ctx.model, node, service, workdir)
+    ctx.spawn(node, "wireguard", wgdevice.argv(wireguard.INTERFACE, profile, handshake=False))
     return [Readiness(node, "WireGuard server", UdpBound(service.params["port"]))]
 
 

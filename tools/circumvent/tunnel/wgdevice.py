@@ -1,19 +1,20 @@
 """A WireGuard interface in user space: wireguard-go on a TUN, configured by ``wg``, until stopped.
 
     unshare --mount --propagation private python -m tools.circumvent.tunnel.wgdevice \\
-        --interface wg0 --conf FILE --address 10.66.0.2/16 [--handshake]
+        --interface wg0 --profile FILE [--handshake]
 
 The lab's kernel has no wireguard module, so the interface is wireguard-go's TUN device
 and ``wg`` configures it through wireguard-go's control socket, which lives at the fixed
 path /run/wireguard/<interface>.sock. Two lab hosts (the VPS and a subscriber), or two
 runs, would share that directory: so this runs in its own mount namespace (``argv()``
 starts it under ``unshare``) and mounts a fresh tmpfs on /run there, invisible to every
-other process. It reads the configuration (``wg setconf`` format) before that, starts
-wireguard-go as its child, sets the configuration, the address and the link up, and
-prints ``up``; with ``--handshake`` (a client) it then waits for the first handshake
-with its peer and prints ``handshake``. It ends wireguard-go on SIGTERM or SIGINT, and
-exits with an error line if wireguard-go ends first. It refuses the root network
-namespace: run it in a lab host.
+other process. It reads the profile before that (wg-quick's format: what ``wg setconf``
+takes, and the interface's ``Address``), starts wireguard-go as its child, sets the
+configuration, the address and the link up, and prints ``up``; with ``--handshake`` (a
+client) it then waits for the first handshake with its peer and prints ``handshake``.
+It ends wireguard-go on SIGTERM or SIGINT, and exits with an error line if wireguard-go
+ends first. It refuses the root network namespace: run it in a lab host (the Mininet
+CLI: ``mininet> home1 unshare ... --profile /run/kzlab/RUN/profiles/wireguard/home1.conf``).
 """
 
 from __future__ import annotations
@@ -35,10 +36,25 @@ POLL_SECONDS = 0.05
 SOCKET_SECONDS = 10.0  # wireguard-go makes its TUN and socket in milliseconds
 
 
-def argv(interface: str, conf: Path, address: str, handshake: bool) -> list[str]:
+def argv(interface: str, profile: Path, handshake: bool) -> list[str]:
     """The command that runs this module for ``interface`` in a mount namespace of its own."""
-    args = ["--interface", interface, "--conf", str(conf), "--address", address, *(["--handshake"] * handshake)]
+    args = ["--interface", interface, "--profile", str(profile), *(["--handshake"] * handshake)]
     return ["unshare", "--mount", "--propagation", "private", sys.executable, "-u", "-m", MODULE, *args]
+
+
+def split_profile(text: str) -> tuple[str, str, str]:
+    """(the profile without wg-quick's ``Address`` line, i.e. what ``wg setconf`` takes;
+    the interface's address; the first peer's endpoint address, or "") of a profile."""
+    kept, address, endpoint = [], "", ""
+    for line in text.splitlines():
+        key, _, value = (part.strip() for part in line.partition("="))
+        if key == "Address":
+            address = value
+            continue
+        if key == "Endpoint" and not endpoint:
+            endpoint = value.rpartition(":")[0]
+        kept.append(line)
+    return "\n".join(kept) + "\n", address, endpoint
 
 
 def sh(*args: str, stdin: str | None = None) -> str:
@@ -54,8 +70,7 @@ def handshaken(interface: str) -> bool:
 def main(args_: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.splitlines()[0])
     parser.add_argument("--interface", required=True)
-    parser.add_argument("--conf", required=True, type=Path, help="the interface's configuration (wg setconf format)")
-    parser.add_argument("--address", required=True, help="the interface's address, e.g. 10.66.0.2/16")
+    parser.add_argument("--profile", required=True, type=Path, help="the interface's profile (wg-quick format)")
     parser.add_argument("--handshake", action="store_true", help="wait for the first handshake and say so")
     args = parser.parse_args(args_)
     if (reason := netns.refusal()) is not None:
@@ -64,11 +79,11 @@ def main(args_: list[str] | None = None) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    conf = args.conf.read_text()  # before /run, where the run's files are, is covered
+    conf, address, _ = split_profile(args.profile.read_text())  # before /run, where the run's files are, is covered
     sh("mount", "-t", "tmpfs", "-o", "mode=0700", "kzlab-wireguard", "/run")
     device = subprocess.Popen(["wireguard-go", "-f", args.interface], env={**os.environ, "WG_PROCESS_FOREGROUND": "1"})
     try:
-        return serve(device, args.interface, conf, args.address, args.handshake, stop)
+        return serve(device, args.interface, conf, address, args.handshake, stop)
     except subprocess.CalledProcessError as exc:
         print(f"kzlab: error: {' '.join(exc.cmd)}: {(exc.stderr or exc.stdout or '').strip()}", file=sys.stderr)
         return 1

@@ -2,8 +2,8 @@
 
 Keys are Curve25519 pairs made at run time (what ``wg genkey | wg pubkey`` makes: 32
 random bytes, base64), the server's in its service directory, each client's in its
-profile (wg-quick's format, with its tunnel address on an ``Address`` line), all in the
-run's private directory. The server knows every client's public key and gives each one
+profile (wg-quick's format, with its tunnel address on an ``Address`` line; the server's
+is one too), all in the run's private directory. The server knows every client's public key and gives each one
 address of the tunnel's subnet, as a VPS owner sets up one peer per device.
 
 The method runs wireguard-go in the subscriber's host (wgdevice.py), waits for the first
@@ -42,10 +42,9 @@ def keypair() -> tuple[str, str]:
     )
 
 
-def server_files(rundir: Path, model: TopologyModel, node: str, service: Service, workdir: Path) -> tuple[Path, str]:
-    """The server's configuration (``wg setconf`` format) in ``workdir`` and a profile for
-    every client of ``model``; returns the configuration's path and the server's tunnel
-    address (the subnet's first)."""
+def server_files(rundir: Path, model: TopologyModel, node: str, service: Service, workdir: Path) -> Path:
+    """The server's profile in ``workdir`` (its tunnel address the subnet's first) and
+    one for every client of ``model``; returns the server's."""
     subnet = ipaddress.IPv4Network(service.params["subnet"])
     port, endpoint = service.params["port"], model.primary_address(node)
     private, public = keypair()
@@ -62,23 +61,9 @@ def server_files(rundir: Path, model: TopologyModel, node: str, service: Service
         )
         write_private(profiles / f"{client}.conf", profile.encode())
     conf = workdir / f"{INTERFACE}.conf"
-    write_private(conf, "\n".join([f"[Interface]\nPrivateKey = {private}\nListenPort = {port}\n", *peers]).encode())
-    return conf, f"{subnet[1]}/{subnet.prefixlen}"
-
-
-def split_profile(text: str) -> tuple[str, str, str]:
-    """(the profile without wg-quick's ``Address`` line, i.e. what ``wg setconf`` takes;
-    the tunnel address; the peer's endpoint address) of a client profile."""
-    kept, address, endpoint = [], "", ""
-    for line in text.splitlines():
-        key, _, value = (part.strip() for part in line.partition("="))
-        if key == "Address":
-            address = value
-            continue
-        if key == "Endpoint":
-            endpoint = value.rpartition(":")[0]
-        kept.append(line)
-    return "\n".join(kept) + "\n", address, endpoint
+    interface = f"[Interface]\nPrivateKey = {private}\nAddress = {subnet[1]}/{subnet.prefixlen}\nListenPort = {port}\n"
+    write_private(conf, "\n".join([interface, *peers]).encode())
+    return conf
 
 
 class WireGuard(TunnelMethod):
@@ -92,11 +77,9 @@ class WireGuard(TunnelMethod):
         path = profile_dir(ctx.rundir, "wireguard") / f"{ctx.host.name}.conf"
         if not path.exists():
             raise MethodError(f"wireguard: no profile for {ctx.host.name} (only the topology's clients have one)")
-        setconf, address, endpoint = split_profile(path.read_text())
-        conf = ctx.workdir / f"{INTERFACE}.conf"
-        write_private(conf, setconf.encode())
+        endpoint = wgdevice.split_profile(path.read_text())[2]
         log = NewOutput(ctx.workdir / "wireguard.log")
-        proc = ctx.popen(wgdevice.argv(INTERFACE, conf, address, handshake=True), log.path.name)
+        proc = ctx.popen(wgdevice.argv(INTERFACE, path, handshake=True), log.path.name)
         what = f"wireguard: handshake with {endpoint}"
         ctx.wait(lambda: "handshake" in log.lines(), what, self.params["timeout"], proc)
         self.route(ctx, INTERFACE, endpoint)
