@@ -4,10 +4,11 @@ the host's TCP and DNS sent through it (redirect.py), so the host's probes need 
 
 The client trusts the lab's directory authorities (their DirAuthority lines), and with
 ``bridge`` enters only through the obfs4 bridge (obfs4proxy as its client transport).
-Bootstrap is followed with stem through tor's control socket until 100%; what it
-reached and how long it took is the method's report (probe_options, the keys of OONI's
-vanilla_tor and torsf tests). A bootstrap that does not finish in ``timeout`` seconds
-is a MethodError naming the last phase tor reported, with tor stopped.
+Bootstrap is followed with stem through tor's control socket until 100% and a circuit
+to an exit is built; what it reached and how long it took is the method's report
+(probe_options, the keys of OONI's vanilla_tor and torsf tests). A bootstrap that does
+not finish in ``timeout`` seconds is a MethodError naming the last phase tor reported,
+with tor stopped.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, ClassVar
 
 from stem import SocketError
 from stem.control import Controller
+from stem.response.events import CircuitEvent
 
 from tools.basics.params import BOOLEAN, Field, number
 from tools.circumvent.method import POLL_SECONDS, Method, MethodContext, MethodError
@@ -88,23 +90,29 @@ class Tor(Method):
     def _follow(
         self, ctx: MethodContext, controller: Controller, proc: subprocess.Popen, started: float
     ) -> dict[str, Any]:
-        """Poll tor's bootstrap phase until 100%; MethodError naming the last phase if it
-        stalls past the deadline or tor exits."""
+        """Poll tor's bootstrap phase until 100%, then until it has built a circuit that
+        ends at an exit (100% only says some circuit was built, maybe an internal one, and
+        the host's first lookup would wait for an exit circuit); MethodError naming the
+        last phase if it stalls past the deadline or tor exits."""
         deadline = started + self.params["timeout"]
-        last = {"progress": 0, "tag": "starting", "summary": "Starting"}
+        last: dict[str, Any] = {"progress": 0, "tag": "starting", "summary": "Starting"}
+        done: float | None = None  # seconds to 100%
         while True:
             try:
-                found = PHASE.search(controller.get_info("status/bootstrap-phase"))
-            except SocketError:
-                found = None
-            if found:
-                last = {"progress": int(found[1]), "tag": found[2], "summary": found[3]}
+                if (found := PHASE.search(controller.get_info("status/bootstrap-phase"))) is not None:
+                    last = {"progress": int(found[1]), "tag": found[2], "summary": found[3]}
                 if last["progress"] == 100:
-                    return last | {"time": round(time.monotonic() - started, 3)}
-            stalled = f"last phase {last['progress']}% ({last['tag']}: {last['summary']})"
+                    done = done or round(time.monotonic() - started, 3)
+                    if any(_exits(circuit) for circuit in controller.get_circuits()):
+                        return last | {"time": done}
+            except SocketError:
+                pass
             if proc.poll() is not None:
                 raise MethodError(f"tor: bootstrap failed, tor exited ({proc.returncode}): {ctx.last_line(proc)}")
             if time.monotonic() > deadline:
+                if last["progress"] == 100:
+                    raise MethodError(f"tor: bootstrapped, but no exit circuit after {self.params['timeout']:g} s")
+                stalled = f"last phase {last['progress']}% ({last['tag']}: {last['summary']})"
                 raise MethodError(f"tor: bootstrap failed after {self.params['timeout']:g} s; {stalled}")
             time.sleep(POLL_SECONDS * 4)
 
@@ -122,6 +130,12 @@ class Tor(Method):
 
     def probe_options(self) -> dict[str, Any]:
         return {"tor": self.report}
+
+
+def _exits(circuit: CircuitEvent) -> bool:
+    """A built circuit for the client's own streams, to an exit (not an internal one)."""
+    internal = "IS_INTERNAL" in (circuit.build_flags or ())
+    return circuit.status == "BUILT" and circuit.purpose == "GENERAL" and not internal
 
 
 def _relays(controller: Controller, authorities: list[str]) -> list[str]:
