@@ -51,7 +51,16 @@ def add_vps(m: TopologyModel) -> None:
         *(Service("openvpn", params) for params in OPENVPN),
         Service("shadowsocks", SHADOWSOCKS),
     ]
-    m.add_node("vps", "server", asn=24940, cc="DE", label="VPS abroad (VPN, Shadowsocks)", services=services)
+    # its own lookups (a Shadowsocks client's names, with remote DNS) go to a public resolver
+    m.add_node(
+        "vps",
+        "server",
+        asn=24940,
+        cc="DE",
+        label="VPS abroad (VPN, Shadowsocks)",
+        services=services,
+        resolver="1.1.1.1",
+    )
     m.attach("vps", HOSTING_ABROAD, VPS_ADDRESS)
 
 
