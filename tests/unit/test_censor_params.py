@@ -41,7 +41,7 @@ REQUIRED: dict[str, dict[str, Any]] = {
 
 
 # Acronyms are words of their own in a censor's name; every other word is capitalised.
-WORD = re.compile(r"TLS|SNI|HTTP|DNS|MTProto|[A-Z][a-z]+")
+WORD = re.compile(r"TLS|SNI|HTTP|DNS|MTProto|VPN|[A-Z][a-z]+")
 
 
 @pytest.mark.parametrize("name", sorted(CENSORS))
