@@ -6,8 +6,8 @@ from __future__ import annotations
 from tools.circumvent.fronting import server as cdn_edge
 from tools.circumvent.mtproxy import server as mtproxy
 from tools.circumvent.shadowsocks import server as shadowsocks
-from tools.circumvent.tunnel import server as vpn
 from tools.circumvent.tor import server as tor
+from tools.circumvent.tunnel import server as vpn
 from tools.gateway.national_ca import ca_dir
 from tools.routing import bird
 from tools.services import control_helper, dns, web
@@ -56,12 +56,12 @@ STARTERS: dict[str, StartFunction] = {
     "telegram_dc": start_telegram_dc,
     "install_portal": start_install_portal,
     "bgp": bird.start,
+    "tor_network": tor.start_network,
+    "tor_bridge": tor.start_bridge,
     "cdn_edge": cdn_edge.start,
     "vpn_nat": vpn.start_vpn_nat,
     "wireguard": vpn.start_wireguard,
     "openvpn": vpn.start_openvpn,
     "shadowsocks": shadowsocks.start,
     "mtproxy": mtproxy.start,
-    "tor_network": tor.start_network,
-    "tor_bridge": tor.start_bridge,
 }
