@@ -130,7 +130,7 @@ ERRORS: list[tuple[str, Scenario | Any, str]] = [
     (
         "unknown method",
         lambda: with_phase(dataclasses.replace(SPLIT, method="teleport")),
-        "phase 'p1': unknown method 'teleport' (geneva",
+        "phase 'p1': unknown method 'teleport' (doh, dot,",
     ),
     (
         "method at a router",

@@ -30,6 +30,7 @@ from mininet.node import Node
 
 from tools.basics.params import Field, ParameterError, check
 from tools.basics.processes import stop_process
+from tools.circumvent.logs import NewOutput
 from topologies.model import TopologyModel
 
 POLL_SECONDS = 0.05
@@ -51,15 +52,21 @@ class MethodContext:
     rundir: Path
     model: TopologyModel
     processes: list[subprocess.Popen] = field(default_factory=list)
-    logs: dict[int, Path] = field(default_factory=dict)  # pid -> its output
+    logs: dict[int, NewOutput] = field(default_factory=dict)  # pid -> what it has written
 
     def popen(self, argv: list[str], log: str) -> subprocess.Popen:
-        """Start ``argv`` inside the host, its output in ``workdir/log``; stop() ends it."""
+        """Start ``argv`` inside the host, its output appended to ``workdir/log`` (kept
+        when the method is switched off); stop() ends it."""
+        output = NewOutput(self.workdir / log)
         with open(self.workdir / log, "ab") as out:
             proc = self.host.popen(argv, stdout=out, stderr=subprocess.STDOUT)
         self.processes.append(proc)
-        self.logs[proc.pid] = self.workdir / log
+        self.logs[proc.pid] = output
         return proc
+
+    def output(self, proc: subprocess.Popen) -> str:
+        """What ``proc`` has written so far (not what an earlier run left in its log)."""
+        return self.logs[proc.pid].text()
 
     def wait(self, works: Callable[[], bool], what: str, timeout: float, watch: subprocess.Popen | None = None) -> None:
         """Poll ``works`` until it holds; MethodError naming ``what`` when ``timeout``
@@ -74,10 +81,7 @@ class MethodContext:
 
     def last_line(self, proc: subprocess.Popen) -> str:
         """The last line ``proc`` wrote (its log), for an error."""
-        try:
-            lines = self.logs[proc.pid].read_text(errors="replace").strip().splitlines()
-        except (KeyError, OSError):
-            return "no output"
+        lines = self.logs[proc.pid].lines() if proc.pid in self.logs else []
         return lines[-1] if lines else "no output"
 
     def stop_processes(self) -> None:

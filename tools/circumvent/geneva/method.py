@@ -39,5 +39,4 @@ class GenevaStrategy(Method):
         argv = [sys.executable, "-u", "-m", "tools.circumvent.geneva", "--strategy", self.params["strategy"]]
         argv += ["--port", str(self.params["port"]), "--queue", str(self.params["queue"])]
         proc = ctx.popen(argv, "geneva.log")
-        log = ctx.workdir / "geneva.log"
-        ctx.wait(lambda: log.read_text(errors="replace").startswith("ready"), "geneva engine", READY_SECONDS, proc)
+        ctx.wait(lambda: ctx.output(proc).startswith("ready"), "geneva engine", READY_SECONDS, proc)
