@@ -4,18 +4,14 @@ makes (kazakhstan.md section 6), a ClientHello split gets through a DPI that rea
 segment (ResetTrafficForTLSSNI at gw), the engine fails open, its rules go on SIGTERM,
 and it refuses a namespace that is not a lab host's.
 
-The 2019 device is not expected to be evaded here: it reassembles until the ClientHello
-is whole (README, the fidelity table); issue 11 item 3 makes it faithful to section 6.
+What these strategies do to the 2019 device itself is test_device_evasion.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import shlex
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from scapy.layers.inet import IP, TCP
@@ -23,6 +19,7 @@ from scapy.packet import Packet
 from scapy.utils import rdpcap
 
 from tests.lab import support
+from tests.lab.strategies import counts, engine, text
 from tools.basics.paths import REPO
 from tools.circumvent.geneva.library import LIBRARY
 from tools.dpi.tls import parse_client_hello
@@ -46,36 +43,8 @@ def lab() -> Iterator[LabSession]:
         yield session
 
 
-def text(path: Path) -> str:
-    """A file the engine writes, as far as it is written (nothing yet if not made yet)."""
-    return path.read_text() if path.exists() else ""
-
-
-def counts(err: Path) -> dict[str, int]:
-    """The engine's last line: ``geneva: failed 2, seen 40, triggered 4, ...``."""
-    last = text(err).splitlines()[-1].removeprefix("geneva: ")
-    return {key: int(value) for key, value in (item.rsplit(" ", 1) for item in last.split(", "))}
-
-
 def home2_rules(lab: LabSession) -> str:
     return lab.run("home2", "iptables -S").out
-
-
-@contextlib.contextmanager
-def engine(lab: LabSession, strategy: str, key: str) -> Iterator[Path]:
-    """The engine running ``strategy`` in home2 (its stderr's path); SIGTERM at the end,
-    waiting for its last line, printed once its rules are gone."""
-    out, err = lab.rundir / f"geneva-{key}.out", lab.rundir / f"geneva-{key}.err"
-    pid = lab.run(
-        "home2", f"python -m tools.circumvent.geneva --strategy {shlex.quote(strategy)} >{out} 2>{err} & echo $!"
-    ).out.strip()
-    try:
-        support.poll(lambda: text(out).startswith("ready") or "error" in text(err), 30, "ready")
-        assert text(out).startswith("ready"), text(err)
-        yield err
-    finally:
-        lab.run("home2", f"kill -TERM {pid}")
-        support.poll(lambda: text(err).endswith("\n") and "geneva: seen " in text(err), 10, "its last line")
 
 
 def fetch(lab: LabSession) -> int:
