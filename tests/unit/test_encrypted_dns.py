@@ -68,7 +68,7 @@ def test_the_stub_configuration_is_one_dnsdist_accepts(tmp_path: Path, protocol:
 
 
 def test_methods_are_registered_with_their_parameters() -> None:
-    assert METHODS["doh"]().params == {"resolver": "google"}
+    assert METHODS["doh"]().params == {"resolver": "google", "wait_s": 8.0}
     assert METHODS["dot"](resolver="cloudflare").needs == {"dnsdist": "dnsdist"}
     with pytest.raises(MethodError, match=r"^method 'doh': parameter 'resolver' expects one of 'google', 'cloudflare'"):
         METHODS["doh"](resolver="quad9")

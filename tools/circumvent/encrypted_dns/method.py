@@ -5,14 +5,14 @@ points at the stub while the method is on.
 The host's resolv.conf is its own file of the lab (tools/circumvent/hostconf.py
 Resolver), pointed at the stub once a lookup through the stub is answered and restored on
 stop: a resolver the censor keeps the stub from reaching is a MethodError after
-READY_SECONDS, with nothing left running and resolv.conf unchanged.
+``wait_s`` seconds, with nothing left running and resolv.conf unchanged.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from tools.basics.params import Field, choice
+from tools.basics.params import Field, choice, number
 from tools.circumvent.encrypted_dns import stub
 from tools.circumvent.hostconf import Resolver
 from tools.circumvent.method import Method, MethodContext, MethodError
@@ -22,7 +22,6 @@ from topologies import kernel
 from topologies.circumvention import ENCRYPTED_DNS
 from topologies.model import TopologyModel
 
-READY_SECONDS = 8.0
 CHECK_NAME = "a.root-servers.net"  # a name every resolver abroad answers
 
 
@@ -35,6 +34,7 @@ class EncryptedDNS(Method):
     models = "kazakhstan.md section 7 (encrypted DNS to resolvers abroad defeats resolver blocklists and DNS injection)"
     fields: ClassVar[dict[str, Field]] = {
         "resolver": Field(choice(*ENCRYPTED_DNS), "the public resolver abroad", "google"),
+        "wait_s": Field(number(1, 60, "seconds"), "how long to wait for a first answer through the stub", 8.0),
     }
 
     def __init__(self, **params: Any) -> None:
@@ -57,7 +57,7 @@ class EncryptedDNS(Method):
         proc = ctx.popen(["dnsdist", "--supervised", "--disable-syslog", "-C", str(conf)], "dnsdist.log")
         answers = DnsAnswers(stub.LISTEN, CHECK_NAME)
         what = f"{self.name}: no answer from {name} at {', '.join(addresses)} port {self.port} through the stub"
-        ctx.wait(lambda: kernel.inside(ctx.host.pid, answers), what, READY_SECONDS, proc)
+        ctx.wait(lambda: kernel.inside(ctx.host.pid, answers), what, self.params["wait_s"], proc)
         self.resolv_conf.point(stub.LISTEN)
 
     def take_down(self, ctx: MethodContext) -> None:
