@@ -8,6 +8,13 @@ inside TLS. This needs the client's cooperation, as real fronting clients (meek,
 (probe option ``fronts``: blocked name -> front) and starts nothing. Its parameters are
 checked against the lab's CDN edges (service ``cdn_edge``): the front must be one of an
 edge's allowed names, and the edge must serve every fronted name.
+
+It beats what reads the blocked name in the clear (the SNI censors, the resolver's
+blocklist, DNS injection) and address blocking of the blocked site's own servers. It
+falls to address blocking of the CDN (every customer goes with it), to a Host censor on
+plain http:// URLs (the Host header is in the clear there), and to a device that decrypts
+(kazakhstan.md section 7, last line): the 2019 device intercepts by SNI, so it passes a
+front off its list untouched, and decrypts one on it, reading the Host header.
 """
 
 from __future__ import annotations
