@@ -4,12 +4,14 @@ A lab says how a student's variant is drawn (``variant``), what the sealed envir
 attaches for that variant (``steps``), what the student can run without the CLI
 (``script``), and how a submission is graded (``check``). The framework does the rest.
 A lab whose student works on the files of a recorded run rather than in the CLI also
-says how that run is recorded (``record``).
+says how that run is recorded (``record``). A lab whose checks share something costly
+(a running lab for live checks) says how a class's grading holds it (``grading``).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -46,3 +48,8 @@ class LabDefinition(ABC):
         ``steps`` attached) and leave the student's files in ``work``; the exit status.
         None (the default): the environment opens the CLI or runs the script instead."""
         return None
+
+    def grading(self) -> AbstractContextManager[object]:
+        """Entered once around the checks of a whole class (grade-all), for what they can
+        share; nothing by default."""
+        return nullcontext()

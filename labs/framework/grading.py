@@ -2,7 +2,8 @@
 
 ``SUBMISSIONS/<student id>/`` holds each student's files; the result is ``grades.csv``
 and ``grades.json``. A submission the checker cannot read (malformed answers) gets zero
-and its reason in the ``error`` column instead of stopping the class's grading.
+and its reason in the ``error`` column instead of stopping the class's grading. What the
+lab's checks can share is held once for the whole class (``LabDefinition.grading``).
 """
 
 from __future__ import annotations
@@ -25,14 +26,15 @@ def grade(lab: LabDefinition, student: str, submission: Path) -> Report:
 def grade_all(lab: LabDefinition, submissions: Path) -> list[dict[str, Any]]:
     """One row per student folder: student, each task's points, total, error."""
     rows = []
-    for folder in sorted(p for p in submissions.iterdir() if p.is_dir()):
-        row: dict[str, Any] = {"student": folder.name}
-        try:
-            report = grade(lab, student_id(folder.name), folder)
-            row |= {r.key: r.earned for r in report.results} | {"total": report.earned, "error": ""}
-        except BadInput as exc:
-            row |= {t.key: 0 for t in lab.tasks} | {"total": 0, "error": str(exc)}
-        rows.append(row)
+    with lab.grading():
+        for folder in sorted(p for p in submissions.iterdir() if p.is_dir()):
+            row: dict[str, Any] = {"student": folder.name}
+            try:
+                report = grade(lab, student_id(folder.name), folder)
+                row |= {r.key: r.earned for r in report.results} | {"total": report.earned, "error": ""}
+            except BadInput as exc:
+                row |= {t.key: 0 for t in lab.tasks} | {"total": 0, "error": str(exc)}
+            rows.append(row)
     return rows
 
 
