@@ -131,6 +131,11 @@ class Records:
     def __init__(self) -> None:
         self._buffer = b""
 
+    @property
+    def partial(self) -> int:
+        """Bytes held of a record not yet whole."""
+        return len(self._buffer)
+
     def feed(self, data: bytes) -> list[Record]:
         """Add ``data``; every record now whole. FakeTlsError on a header that is not one."""
         self._buffer += data
@@ -270,6 +275,11 @@ def check_client_hello(hello: bytes, secret: Secret, now: float) -> Greeting:
 
 
 # --- the server's answer -----------------------------------------------------------------
+
+
+def filler_size() -> int:
+    """How many bytes of fake certificate an answer carries, drawn from FILLER."""
+    return FILLER[0] + secrets.randbelow(FILLER[1] - FILLER[0] + 1)
 
 
 def server_answer(greeting: Greeting, secret: Secret, filler: int) -> bytes:

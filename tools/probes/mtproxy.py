@@ -46,17 +46,16 @@ class _Incoming:
         self.sock = sock
         self.reader = faketls.Records()
         self.pending: deque[faketls.Record] = deque()
-        self.received = 0
 
     def next(self) -> faketls.Record:
-        """The next whole record; EOFError if the connection ends before any byte came."""
+        """The next whole record; EOFError if the connection ends between records,
+        ProtocolError if inside one."""
         while not self.pending:
             chunk = self.sock.recv(4096)
             if not chunk:
-                if self.received:
-                    raise ProtocolError(f"answer cut short after {self.received} bytes")
-                raise EOFError("connection closed before any answer")
-            self.received += len(chunk)
+                if self.reader.partial:
+                    raise ProtocolError(f"connection closed {self.reader.partial} bytes into a record")
+                raise EOFError("connection closed")
             self.pending.extend(self.reader.feed(chunk))
         return self.pending.popleft()
 

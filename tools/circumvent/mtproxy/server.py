@@ -1,11 +1,12 @@
 """An MTProto proxy with a fake-TLS secret in front of Telegram's data centres: a lab service.
 
-    python -m tools.circumvent.mtproxy.server --listen ADDRESS --link-file FILE
-        --mask ADDRESS --dc 1=149.154.175.53 [--dc ...]
+    python -m tools.circumvent.mtproxy.server --listen ADDRESS [--port 443] --link-file FILE
+        --mask ADDRESS[:PORT] --dc 1=149.154.175.53[:PORT] [--dc ...]
 
 It speaks Telegram's published MTProxy protocol (tools/dpi/faketls.py,
 tools/dpi/mtproxy_codec.py), as the official MTProxy and alexbers' mtprotoproxy do with
-an ``ee`` secret; there is no Debian package of either. Per connection on port 443:
+an ``ee`` secret; there is no Debian package of either. Per connection (port 443 unless
+``--port`` says otherwise; 0 picks a free one, printed on the first line):
 
 1. The first record must be a ClientHello for the secret's domain whose random is the
    secret's HMAC, made within the accepted time skew, and whose random was not seen
@@ -13,7 +14,7 @@ an ``ee`` secret; there is no Debian package of either. Per connection on port 4
    ServerHello, ChangeCipherSpec and FILLER bytes of random "certificate".
 2. Anything else, whatever a censor's active probe sends (no TLS, another name, a wrong
    or replayed digest), is masked: the proxy connects to the domain's real server
-   (``--mask``, port 443), hands it the bytes read so far and splices the two
+   (``--mask``, port 443 by default), hands it the bytes read so far and splices the two
    connections, so the prober talks to the real web site through the proxy.
 3. A client's application data starts with the obfuscated2 init keyed with the secret;
    it must name the padded-intermediate framing and a data centre of ``--dc``, to which
@@ -30,13 +31,14 @@ import argparse
 import asyncio
 import contextlib
 import os
-import secrets
 import signal
 import sys
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers import CipherContext
 
 from tools.circumvent.mtproxy.link import ProxyLink, link_file
 from tools.dpi import faketls, mtproto_codec, mtproxy_codec
@@ -45,6 +47,7 @@ from tools.services.readiness import Readiness, tcp_ready
 from topologies.model import Service
 
 PORT = 443
+Endpoint = tuple[str, int]
 HELLO_SECONDS = 10.0  # for the first record and the init
 CONNECT_SECONDS = 5.0  # to a data centre or the masked site
 IDLE_SECONDS = 60.0  # a relayed connection with no data either way for this long ends
@@ -64,7 +67,7 @@ class Refused(Exception):
 class Proxy:
     """The proxy's state: its secret, where it sends clients and non-clients, the replays."""
 
-    def __init__(self, secret: faketls.Secret, dcs: dict[int, str], mask: str) -> None:
+    def __init__(self, secret: faketls.Secret, dcs: dict[int, Endpoint], mask: Endpoint) -> None:
         self.secret, self.dcs, self.mask = secret, dcs, mask
         self.seen: OrderedDict[bytes, None] = OrderedDict()
 
@@ -87,11 +90,7 @@ class Proxy:
                 greeting = await self._greeting(reader)
         except Refused as refused:
             return await self._masked(str(refused), refused.seen, reader, writer)
-        writer.write(
-            faketls.server_answer(
-                greeting, self.secret, secrets.randbelow(faketls.FILLER[1] - faketls.FILLER[0]) + faketls.FILLER[0]
-            )
-        )
+        writer.write(faketls.server_answer(greeting, self.secret, faketls.filler_size()))
         await writer.drain()
         incoming = _ApplicationData(reader)
         async with asyncio.timeout(HELLO_SECONDS):
@@ -103,25 +102,39 @@ class Proxy:
         dc = mtproxy_codec.dc_of(decrypted)
         if abs(dc) not in self.dcs:
             return f"closed: no data centre {dc}"
-        address = self.dcs[abs(dc)]
+        address, port = self.dcs[abs(dc)]
         async with asyncio.timeout(CONNECT_SECONDS):
-            dc_reader, dc_writer = await asyncio.open_connection(address, PORT)
+            dc_reader, dc_writer = await asyncio.open_connection(address, port)
         try:
-            dc_init = mtproto_codec.random_init(TAG)
-            to_dc, from_dc = mtproto_codec.ciphers(dc_init)
-            rest = incoming.rest()
-            dc_writer.write(mtproxy_codec.sent_init(dc_init, to_dc) + to_dc.update(from_client.update(rest)))
-            up, down = await _both(
-                _pump(incoming.read, dc_writer, lambda data: to_dc.update(from_client.update(data))),
-                _pump(
-                    lambda: dc_reader.read(READ),
-                    writer,
-                    lambda data: faketls.application_data(to_client.update(from_dc.update(data))),
-                ),
-            )
+            up, down = await self._relay(incoming, writer, from_client, to_client, dc_reader, dc_writer)
         finally:
             dc_writer.close()
-        return f"client, DC{dc} {address}: {len(rest) + up} bytes up, {down} down"
+        return f"client, DC{dc} {address}: {up} bytes up, {down} down"
+
+    @staticmethod
+    async def _relay(
+        incoming: _ApplicationData,
+        writer: asyncio.StreamWriter,
+        from_client: CipherContext,
+        to_client: CipherContext,
+        dc_reader: asyncio.StreamReader,
+        dc_writer: asyncio.StreamWriter,
+    ) -> tuple[int, int]:
+        """Open an ordinary obfuscated2 connection on the data centre's socket and relay:
+        the client's stream decrypted and encrypted again for the DC, and back."""
+        dc_init = mtproto_codec.random_init(TAG)
+        to_dc, from_dc = mtproto_codec.ciphers(dc_init)
+        rest = incoming.rest()
+        dc_writer.write(mtproxy_codec.sent_init(dc_init, to_dc) + to_dc.update(from_client.update(rest)))
+        up, down = await _both(
+            _pump(incoming.read, dc_writer, lambda data: to_dc.update(from_client.update(data))),
+            _pump(
+                lambda: dc_reader.read(READ),
+                writer,
+                lambda data: faketls.application_data(to_client.update(from_dc.update(data))),
+            ),
+        )
+        return len(rest) + up, down
 
     async def _greeting(self, reader: asyncio.StreamReader) -> faketls.Greeting:
         """The client's ClientHello checked against the secret and the replays (Refused if not)."""
@@ -157,9 +170,9 @@ class Proxy:
         """Hand the connection to the domain's real server, with the bytes already read."""
         try:
             async with asyncio.timeout(CONNECT_SECONDS):
-                site_reader, site_writer = await asyncio.open_connection(self.mask, PORT)
+                site_reader, site_writer = await asyncio.open_connection(*self.mask)
         except (OSError, TimeoutError) as exc:
-            return f"masked ({why}): cannot reach {self.mask}: {exc or type(exc).__name__}"
+            return f"masked ({why}): cannot reach {self.mask[0]}: {exc or type(exc).__name__}"
         try:
             site_writer.write(seen)
             up, down = await _both(
@@ -168,7 +181,7 @@ class Proxy:
             )
         finally:
             site_writer.close()
-        return f"masked ({why}): {len(seen) + up} bytes to {self.mask}, {down} back"
+        return f"masked ({why}): {len(seen) + up} bytes to {self.mask[0]}, {down} back"
 
 
 class _ApplicationData:
@@ -185,6 +198,10 @@ class _ApplicationData:
         if self.buffer:
             data, self.buffer = self.buffer, b""
             return data
+        return await self._records()
+
+    async def _records(self) -> bytes:
+        """The payload of the next records that carry application data."""
         while chunk := await self.reader.read(READ):
             data = b""
             for record in self.records.feed(chunk):
@@ -199,7 +216,7 @@ class _ApplicationData:
     async def exactly(self, size: int) -> bytes:
         """The next ``size`` bytes of application data (EOFError if the stream ends first)."""
         while len(self.buffer) < size:
-            more = await self.read()
+            more = await self._records()
             if not more:
                 raise EOFError(f"application data ended after {len(self.buffer)} bytes")
             self.buffer += more
@@ -243,14 +260,15 @@ def _endpoint(address: tuple | None) -> str:
     return f"{address[0]}:{address[1]}" if address else "?"
 
 
-async def serve(proxy: Proxy, address: str) -> None:
-    """Serve on address:443 until SIGTERM or SIGINT."""
-    server = await asyncio.start_server(proxy.handle, address, PORT)
-    print(f"listening on {address}:{PORT}, fake TLS for {proxy.secret.domain}, masked by {proxy.mask}", flush=True)
+async def serve(proxy: Proxy, address: str, port: int) -> None:
+    """Serve on address:port until SIGTERM or SIGINT."""
+    server = await asyncio.start_server(proxy.handle, address, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    listening = _endpoint(server.sockets[0].getsockname())
+    print(f"listening on {listening}, fake TLS for {proxy.secret.domain}, masked by {proxy.mask[0]}", flush=True)
     await stop.wait()
     server.close()
 
@@ -270,26 +288,34 @@ def start(ctx: ServiceContext, node: str, service: Service) -> list[Readiness]:
     return [tcp_ready(node, "MTProto proxy", address, PORT)]
 
 
-def _dc(text: str) -> tuple[int, str]:
-    number, _, address = text.partition("=")
-    return int(number), address
+def _endpoint_arg(text: str) -> Endpoint:
+    """ADDRESS or ADDRESS:PORT (443 when none is given)."""
+    address, _, port = text.partition(":")
+    return address, int(port) if port else PORT
+
+
+def _dc(text: str) -> tuple[int, Endpoint]:
+    number, _, endpoint = text.partition("=")
+    return int(number), _endpoint_arg(endpoint)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--listen", required=True, metavar="ADDRESS")
+    parser.add_argument("--port", type=int, default=PORT)
     parser.add_argument("--link-file", required=True, type=Path, help="the tg://proxy link with the secret")
-    parser.add_argument("--mask", required=True, metavar="ADDRESS", help="the fake-TLS domain's real server")
-    parser.add_argument("--dc", action="append", type=_dc, required=True, metavar="N=ADDRESS")
+    parser.add_argument("--mask", required=True, type=_endpoint_arg, metavar="ADDRESS[:PORT]", help="the real site")
+    parser.add_argument("--dc", action="append", type=_dc, required=True, metavar="N=ADDRESS[:PORT]")
     args = parser.parse_args(argv)
     try:
         link = ProxyLink.parse(args.link_file.read_text())
     except (OSError, ValueError) as exc:
         sys.exit(f"mtproxy: {args.link_file}: {exc}")
     try:
-        asyncio.run(serve(Proxy(link.secret, dict(args.dc), args.mask), args.listen))
+        asyncio.run(serve(Proxy(link.secret, dict(args.dc), args.mask), args.listen, args.port))
     except OSError as exc:
-        sys.exit(f"mtproxy: cannot listen on {args.listen}:{PORT}: {os.strerror(exc.errno) if exc.errno else exc}")
+        reason = os.strerror(exc.errno) if exc.errno else exc
+        sys.exit(f"mtproxy: cannot listen on {args.listen}:{args.port}: {reason}")
 
 
 if __name__ == "__main__":
