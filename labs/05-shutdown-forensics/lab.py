@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -140,7 +141,8 @@ class ShutdownForensics(LabDefinition):
         """Play the day a sample at a time, keeping of each what the world outside sees:
         ``samples/HHMM/`` holds the capture on the international link and the route
         collector's table, ``timeline.json`` (and its charts) the three signals. The
-        matrices, which show the inside, go to a log the student does not get."""
+        matrices, which show the inside, go to a log the student does not get; a cell not
+        as expected is named on stderr (the files may then mislead: record again)."""
         scenario = self.scenario(variant)
         scenario.validate()
         assert scenario.observe is not None  # Country.scenario observes from abroad
@@ -163,6 +165,10 @@ class ShutdownForensics(LabDefinition):
                 (folder / f"{COLLECTOR}-bgp.txt").write_text(table)
                 matched &= ok
                 print(f"kzlab: lab 5: {phase.time.replace('T', ' ')} recorded into {folder}", flush=True)
+                for c in played[0]["cells"]:
+                    if not c["match"] or not c.get("as_predicted", True):
+                        print(f"kzlab: lab 5: {phase.time}: {c['client']} -> {c['target']}: {c['observed']}, "
+                              f"expected {c['expected']}", file=sys.stderr)  # fmt: skip
         write_timeline(work / "timeline.json", records)
         draw(records, work, "the day as seen from outside")
         print(f"kzlab: lab 5: the outside view is in {work}" + ("" if matched else " (NOT every cell as expected)"))
