@@ -7,8 +7,8 @@ checker grades ``censor.py`` three ways: offline over hidden captures made for t
 variant (recall and precision of its decisions), under hostile packets (no crash, no
 stall, fails open, still decides), and live at the ISP gateway of a lab (a probe to what
 the rule blocks and to what it leaves alone). The live check needs root and builds a
-lab, unless one is shared (``live_lab``); it runs only for a censor that blocks
-something offline.
+lab, one for a whole class graded at once (``grading``); it runs only for a censor that
+blocks something offline.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ class BuildACensor(LabDefinition):
 
     def __init__(self) -> None:
         self.session: LabSession | None = None
+        self._held: ExitStack | None = None  # while a class is graded: what holds its shared lab
 
     def variant(self, student: str) -> dict[str, Any]:
         return rules.variant(student)
@@ -58,14 +59,26 @@ class BuildACensor(LabDefinition):
         return []  # the student attaches their own censor (run.py live)
 
     @contextmanager
-    def live_lab(self) -> Iterator[LabSession]:
-        """One lab for every live check made inside the block (tests, a class's grading)."""
-        with LabSession() as session:
-            self.session = session
+    def grading(self) -> Iterator[None]:
+        """A class graded at once (grade-all, tests): its live checks share one lab, built
+        by the first that needs it. Inside another such block, that block's lab."""
+        if self._held is not None:
+            yield
+            return
+        with ExitStack() as held:
+            self._held = held
             try:
-                yield session
+                yield
             finally:
-                self.session = None
+                self._held, self.session = None, None
+
+    def shared_session(self) -> LabSession:
+        """The lab the live checks of the class being graded share (built on first use)."""
+        if self._held is None:
+            raise RuntimeError("no class is being graded: use LAB.grading()")
+        if self.session is None:
+            self.session = self._held.enter_context(LabSession())
+        return self.session
 
     def check(self, variant: dict[str, Any], submission: Path) -> list[TaskResult]:
         recall, precision, live_, hostile = self.tasks
@@ -80,7 +93,7 @@ class BuildACensor(LabDefinition):
         if not blocks:
             scored.append(live_.failed("not run: it blocks nothing your rule blocks offline (see recall) "
                                        "and would block nothing live"))  # fmt: skip
-        elif self.session is None and os.geteuid() != 0:
+        elif os.geteuid() != 0:
             scored.append(live_.failed("not run: the live check builds a lab, which needs root (sudo make check ...)"))
         else:
             scored.append(checker.live(live_, self._live(variant["student"], censor)))
@@ -88,9 +101,9 @@ class BuildACensor(LabDefinition):
         return scored
 
     def _live(self, student: str, censor: Path) -> live.Outcome:
-        if self.session is not None:
-            return live.check(self.session, student, censor)
-        with self.live_lab() as session:
+        if self._held is not None:
+            return live.check(self.shared_session(), student, censor)
+        with LabSession() as session:
             return live.check(session, student, censor)
 
 

@@ -1,6 +1,7 @@
-"""Lab 3 in a real lab, one lab for the whole module: the reference gets full marks; every
-rule's reference censor works live at gw; a censor that blocks everything fails the live
-task (its allowed probe is blocked)."""
+"""Lab 3 in a real lab, one lab for the whole module (as a class is graded): grade-all gives
+the reference full marks and the untouched starter zero; every rule's reference censor
+works live at gw; a censor that blocks everything fails the live task (its allowed probe
+is blocked)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ LAB3 = FOLDER.definition  # loading it puts the lab's own package on sys.path
 checker = importlib.import_module("build_a_censor.checker")
 live = importlib.import_module("build_a_censor.live")
 rules = importlib.import_module("build_a_censor.rules")
+starter = importlib.import_module("build_a_censor.starter")
 SOLUTION = FOLDER.path / "solution"
 
 
@@ -27,14 +29,21 @@ def student_with(rule: str) -> str:
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[LabSession]:
-    with LAB3.live_lab() as session:
-        yield session
+    with LAB3.grading():
+        yield LAB3.shared_session()
 
 
-def test_the_reference_gets_full_marks(lab: LabSession) -> None:
-    student = student_with("tls_sni_reset")
-    report = grading.grade(LAB3, student, SOLUTION)
-    assert report.ok and report.earned == 100, report.text()
+def test_a_class_is_graded_in_one_lab_and_the_reference_gets_full_marks(lab: LabSession, tmp_path: Path) -> None:
+    reference, untouched = student_with("tls_sni_reset"), "s0"
+    (tmp_path / reference).mkdir()
+    (tmp_path / reference / "censor.py").write_text((SOLUTION / "censor.py").read_text())
+    (tmp_path / untouched).mkdir()
+    (tmp_path / untouched / "censor.py").write_text(starter.render(LAB3.variant(untouched)))
+    rows = {row["student"]: row for row in grading.grade_all(LAB3, tmp_path)}
+    assert rows[reference] == {"student": reference, "recall": 25, "precision": 25, "live": 30, "hostile": 20,
+                               "total": 100, "error": ""}  # fmt: skip
+    assert rows[untouched]["total"] == 0 and not rows[untouched]["error"]
+    assert LAB3.shared_session() is lab  # grade-all used the class's lab, built none of its own
     assert not lab.run("gw", f"iptables -w -S | grep {live.CHAIN}").out  # the gateway as it was
 
 
