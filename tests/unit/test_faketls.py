@@ -24,9 +24,10 @@ from tests.unit.conftest import LabPki
 from tools.censors.block_traffic_for_mtproto_proxy import BlockTrafficForMTProtoProxy
 from tools.censors.offline import grade
 from tools.circumvent.method import MethodContext, MethodError
-from tools.circumvent.mtproxy.link import ProxyLink, link_file
+from tools.circumvent.mtproxy.link import link_file
 from tools.circumvent.mtproxy.method import MTProxy
 from tools.dpi import faketls, ipv4, mtproxy_codec
+from tools.dpi.faketls import ProxyLink
 from tools.dpi.mtproto_codec import MODES, TAG_SLICE
 from tools.dpi.tls import parse_client_hello
 

@@ -6,6 +6,7 @@ reach the site; no input stops it or keeps it busy; SIGTERM ends it.
 
 from __future__ import annotations
 
+import json
 import random
 import socket
 import subprocess
@@ -19,13 +20,14 @@ import pytest
 
 from tests.unit.conftest import LOOPBACK, LoopbackServer
 from tools.basics.processes import stop_process
-from tools.circumvent.mtproxy.link import ProxyLink
 from tools.dpi import faketls, mtproxy_codec
+from tools.dpi.faketls import ProxyLink
 from tools.dpi.mtproto_codec import MODES
 from tools.probes import mtproxy
 
 REPO = Path(__file__).resolve().parents[2]
 SITE_ANSWER = b"the real site"
+CAPTURE: dict = {"cwd": REPO, "capture_output": True, "text": True, "timeout": 60}
 DC = 2
 
 
@@ -131,6 +133,21 @@ def test_no_input_stops_or_busies_the_proxy(proxy: Lab) -> None:
     started = time.monotonic()
     assert client(proxy)["ok"] and time.monotonic() - started < 2
     assert proxy.proc.poll() is None
+
+
+def probe_command(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tools.probes.mtproxy", *args], **CAPTURE)
+
+
+def test_the_probe_command_takes_the_link(proxy: Lab) -> None:
+    link = str(ProxyLink(LOOPBACK, proxy.port, proxy.secret))
+    ok = probe_command(link, "--dc", str(DC))
+    assert ok.returncode == 0 and json.loads(ok.stdout)["ok"], ok.stderr
+    refused = probe_command(link, "--dc", "3")
+    assert refused.returncode == 1 and json.loads(refused.stdout)["failure"] == "eof_error"
+    bad = probe_command(link.replace("secret=ee", "secret=dd"))
+    assert bad.returncode == 2, bad.stderr
+    assert bad.stderr.strip().splitlines()[-1].endswith("error: a fake-TLS secret is ee, 16 key bytes and a domain")
 
 
 def test_sigterm_ends_it(proxy: Lab) -> None:  # the module's last test

@@ -4,7 +4,8 @@ The codec the lab's proxy (tools/circumvent/mtproxy), its client in the telegram
 (tools/probes/mtproxy.py) and the detector (BlockTrafficForMTProtoProxy) share; no I/O.
 The protocol is Telegram's MTProxy as its clients and proxies speak it since 2019:
 
-- The secret is ``ee``, 16 key bytes, then the bytes of an allowed domain, in hex.
+- The secret is ``ee``, 16 key bytes, then the bytes of an allowed domain, in hex; a
+  proxy's owner hands it out in a ``tg://proxy?server=...&port=...&secret=...`` link.
 - The client opens with one TLS record holding a ClientHello for that domain, shaped as
   the Telegram client's of 2020-2022 (Chrome 83's cipher suites and extensions, GREASE,
   a fresh x25519 key share, a 32-byte session id, padded so the record is always 517
@@ -29,10 +30,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
@@ -101,6 +104,31 @@ class Secret:
     @property
     def hex(self) -> str:
         return (bytes([TLS_PREFIX]) + self.key + self.domain.encode("ascii")).hex()
+
+
+@dataclass(frozen=True)
+class ProxyLink:
+    """The ``tg://proxy`` link a proxy's owner hands out: its address, port and secret."""
+
+    server: str
+    port: int
+    secret: Secret
+
+    def __str__(self) -> str:
+        return f"tg://proxy?server={self.server}&port={self.port}&secret={self.secret.hex}"
+
+    @classmethod
+    def parse(cls, text: str) -> ProxyLink:
+        """From ``tg://proxy?server=ADDRESS&port=PORT&secret=ee...`` (ValueError if it is
+        not one: the server must be an IPv4 address, the secret a hex fake-TLS one)."""
+        parts = urlsplit(text.strip())
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        if parts.scheme != "tg" or parts.netloc != "proxy" or set(query) != {"server", "port", "secret"}:
+            raise ValueError("not a tg://proxy?server=...&port=...&secret=... link")
+        port = int(query["port"]) if query["port"].isdigit() else 0
+        if not 0 < port < 65536:
+            raise ValueError(f"port {query['port']!r} is not a port")
+        return cls(str(ipaddress.IPv4Address(query["server"])), port, Secret.parse(query["secret"]))
 
 
 # --- records -----------------------------------------------------------------------------

@@ -10,13 +10,22 @@ data centre sends back through the proxy. The result names the step that failed:
 ``connect`` (to the proxy), ``tls_handshake`` (the fake one) or ``mtproto_handshake``,
 with OONI's df-007 failure strings and the lab's ``mtproto_invalid_response`` for an
 answer that is there but is not the protocol's.
+
+    python -m tools.probes.mtproxy 'tg://proxy?server=...&port=...&secret=ee...' [--dc N ...]
+
+prints one JSON line per data centre (all five unless ``--dc`` says) and exits 0 if any
+was reached, 1 if none, 2 for a link that is not one.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import socket
+import sys
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from os import urandom
 from typing import Any
 
@@ -35,6 +44,7 @@ from tools.dpi.mtproto_codec import (
 from tools.probes.failures import classify
 from tools.probes.mtproto import INVALID_MTPROTO
 from tools.probes.netx import Timeouts
+from topologies.internet import TELEGRAM_DCS
 
 MODE = "padded"  # what fake-TLS proxies accept
 
@@ -108,3 +118,24 @@ def _req_pq(sock: socket.socket, incoming: _Incoming, secret: faketls.Secret, dc
     while not (frames := deframer.feed(inbound.update(incoming.application_data()))):
         pass
     parse_res_pq(parse_unencrypted(frames[0])[1], nonce)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Telegram's data centres through a fake-TLS MTProto proxy")
+    parser.add_argument("link", help="tg://proxy?server=ADDRESS&port=PORT&secret=ee...")
+    parser.add_argument("--dc", type=int, action="append", choices=sorted(TELEGRAM_DCS), help="repeatable")
+    args = parser.parse_args(argv)
+    try:
+        link = faketls.ProxyLink.parse(args.link)
+    except ValueError as exc:
+        parser.error(str(exc))
+    dcs = args.dc or sorted(TELEGRAM_DCS)
+    with ThreadPoolExecutor(max_workers=len(dcs)) as pool:
+        results = list(pool.map(lambda dc: handshake(link.server, link.port, link.secret, dc), dcs))
+    for result in results:
+        print(json.dumps(result))
+    return 0 if any(r["ok"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

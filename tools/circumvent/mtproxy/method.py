@@ -13,7 +13,8 @@ from typing import Any, ClassVar
 
 from tools.basics.params import Field, Kind
 from tools.circumvent.method import Method, MethodContext, MethodError
-from tools.circumvent.mtproxy.link import ProxyLink, link_file
+from tools.circumvent.mtproxy.link import link_file
+from tools.dpi.faketls import ProxyLink
 
 
 def _link(value: object) -> str:

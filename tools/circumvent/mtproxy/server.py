@@ -40,7 +40,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers import CipherContext
 
-from tools.circumvent.mtproxy.link import ProxyLink, link_file
+from tools.circumvent.mtproxy.link import link_file
 from tools.dpi import faketls, mtproto_codec, mtproxy_codec
 from tools.services.base import ServiceContext
 from tools.services.readiness import Readiness, tcp_ready
@@ -277,7 +277,7 @@ def start(ctx: ServiceContext, node: str, service: Service) -> list[Readiness]:
     """Make the proxy's secret for the service's ``domain`` in the run's private directory,
     write its link there, and run the proxy in ``node``."""
     address = str(ctx.model.primary_address(node))
-    link = ProxyLink(address, PORT, faketls.Secret.new(service.params["domain"]))
+    link = faketls.ProxyLink(address, PORT, faketls.Secret.new(service.params["domain"]))
     path = link_file(ctx.rundir)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     path.touch(mode=0o600)
@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dc", action="append", type=_dc, required=True, metavar="N=ADDRESS[:PORT]")
     args = parser.parse_args(argv)
     try:
-        link = ProxyLink.parse(args.link_file.read_text())
+        link = faketls.ProxyLink.parse(args.link_file.read_text())
     except (OSError, ValueError) as exc:
         sys.exit(f"mtproxy: {args.link_file}: {exc}")
     try:
