@@ -6,7 +6,7 @@ and labelled with what the variant's rule does with it (block or pass) and why, 
 words a hint can quote. The flows are plain cases the rule's text decides: the names it
 lists and the names below them, the same names in capitals, names that only look like
 them, other sites, other ports and protocols, the answers coming back. Malformed
-packets are graded apart (tools/dpi/hostile.py, grading.py).
+packets are graded apart (tools/dpi/hostile.py, evaluate.py).
 
 The seed in the variant makes a student's captures the same at every check.
 """
