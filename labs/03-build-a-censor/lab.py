@@ -84,7 +84,8 @@ class BuildACensor(LabDefinition):
         recall, precision, live_, hostile = self.tasks
         censor = submission / FILE
         if not censor.is_file():
-            return [t.failed(f"no {FILE} in {submission}; it needs {t.todo}") for t in self.tasks]
+            start = "python labs/03-build-a-censor/run.py start writes the starter"
+            return [t.failed(f"no {FILE} in {submission} ({start}); it needs {t.todo}") for t in self.tasks]
         results = checker.offline(variant["student"], censor)
         if "unusable" in results:
             return [t.failed(results["unusable"]) for t in self.tasks]
