@@ -42,6 +42,7 @@ lint: setup
 	$(PY) -m ruff format --check .
 	.venv/bin/lint-imports
 	$(PY) -m mypy
+	for lab in labs/[0-9][0-9]-*/; do $(PY) -m mypy $$(find "$$lab" -name '*.py') || exit 1; done
 
 # Course labs (labs/INSTRUCTORS.md): a student's sealed lab, the checker, the student
 # copy, and a class's grades.
