@@ -107,16 +107,17 @@ def test_relay_blocking_stops_a_bridgeless_tor_and_the_obfs4_bridge_gets_through
             lab.circumvent("blocked", "tor", "home1", timeout=8)
         assert failed.match(r"^MethodError: tor: bootstrap failed after 8 s; last phase \d+% \(\w+: [^)]+\)$")
         assert left_behind(lab, "blocked") == [] and lab.probe_options("home1") == {}
-        lab.circumvent("bridge", "tor", "home1", bridge=True)
+        # the key of the first test again: its directory holds that tor's state (and socket)
+        lab.circumvent("tor", "tor", "home1", bridge=True)
         try:
             assert fetch(lab, "home1") == "200"
             assert lab.probe_options("home1")["tor"]["transport_name"] == "obfs4"
-            tor = lab.run("home1", "pgrep -f circumvent/bridge/torrc").out.split()
+            tor = lab.run("home1", "pgrep -f circumvent/tor/torrc").out.split()
             transport = lab.run("home1", f"pgrep -P {tor[0]} obfs4proxy").out.split()
             assert len(tor) == 1 and len(transport) == 1
         finally:
-            lab.uncircumvent("bridge")
-        assert left_behind(lab, "bridge") == []
+            lab.uncircumvent("tor")
+        assert left_behind(lab, "tor") == []
         assert lab.run("home1", f"ps -o stat= -p {transport[0]}").out.strip() in ("", "Z")
     finally:
         lab.detach("relays")

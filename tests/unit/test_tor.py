@@ -17,7 +17,7 @@ from scapy.layers.inet import IP, TCP
 
 from tools.censors.base import CensorError
 from tools.censors.block_tor_relays import BlockTorRelays
-from tools.circumvent.method import MethodError
+from tools.circumvent.method import MethodContext, MethodError
 from tools.circumvent.tor import network, redirect, torrc
 from tools.circumvent.tor.method import PORTS, Tor
 from tools.circumvent.tor.server import OBFS4PROXY, tor_argv
@@ -178,3 +178,12 @@ def test_a_bad_method_parameter_is_one_line(params: dict, expects: str) -> None:
     with pytest.raises(MethodError, match=f"^method 'tor': .*{expects}") as caught:
         Tor(**params)
     assert "\n" not in str(caught.value)
+
+
+def test_a_lab_without_the_tor_network_is_one_line(tmp_path: Path) -> None:
+    method = Tor()
+    with pytest.raises(
+        MethodError, match=r"^tor: this lab has no Tor network \(build kz_isp with circumvention=True\)$"
+    ):
+        method.start(MethodContext(None, tmp_path, tmp_path, kz_isp.build()))  # type: ignore[arg-type]
+    assert method.ctx is None and not method.redirected

@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from stem import SocketError
+from stem import ControllerError, SocketError
+from stem.connection import AuthenticationFailure
 from stem.control import Controller
 from stem.response.events import CircuitEvent
 
@@ -61,14 +62,18 @@ class Tor(Method):
         datadir.mkdir(mode=0o700, exist_ok=True)
         path = ctx.workdir / "torrc"
         path.write_text(torrc.client(datadir, authorities, PORTS, line, OBFS4PROXY))
+        control = datadir / "control"
+        control.unlink(missing_ok=True)  # a socket left by this key's last tor would answer nothing
         started = time.monotonic()
         proc = ctx.popen(tor_argv(path), "tor.log")
-        control = datadir / "control"
         ctx.wait(control.exists, "tor's control socket", CONTROL_SECONDS, proc)
-        with Controller.from_socket_file(str(control)) as controller:
-            controller.authenticate()
-            phase = self._follow(ctx, controller, proc, started)
-            exempt = [line.split()[1].rsplit(":", 1)[0]] if line else _relays(controller, authorities)
+        try:
+            with Controller.from_socket_file(str(control)) as controller:
+                controller.authenticate()
+                phase = self._follow(ctx, controller, proc, started)
+                exempt = [line.split()[1].rsplit(":", 1)[0]] if line else _relays(controller, authorities)
+        except (ControllerError, AuthenticationFailure) as exc:
+            raise MethodError(f"tor: its control socket: {type(exc).__name__}: {exc}") from None
         self.report = {
             "bootstrap": "succeeded",
             "bootstrap_time": phase["time"],
