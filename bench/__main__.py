@@ -2,12 +2,12 @@
 
 python -m bench                    # every benchmark in turn, each with its own defaults
 python -m bench NAME [ARGS ...]    # one benchmark with its arguments: startup, interception, censor_throughput,
-                                   # national_scale
+                                   # national_scale, packet_paths, circumvention
 """
 
 import sys
 
-from bench import censor_throughput, interception, national_scale, packet_paths, startup
+from bench import censor_throughput, circumvention, interception, national_scale, packet_paths, startup
 
 BENCHMARKS = {
     "startup": startup.main,
@@ -15,6 +15,7 @@ BENCHMARKS = {
     "censor_throughput": censor_throughput.main,
     "national_scale": national_scale.main,
     "packet_paths": packet_paths.main,
+    "circumvention": circumvention.main,
 }
 
 
