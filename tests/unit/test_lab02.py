@@ -152,3 +152,9 @@ def test_the_detector_is_found_as_detect_or_detect_py(tmp_path: Path) -> None:
     assert DETECTOR.find(tmp_path) == tmp_path / "detect.py"
     (tmp_path / "detect").write_text("#!/bin/sh\n")
     assert DETECTOR.find(tmp_path) == tmp_path / "detect"
+
+
+def test_the_committed_reference_answers_are_right_for_their_id() -> None:
+    """solution/answers.json is `python -m labs solve 2 --student reference`'s."""
+    results = {r.key: r for r in LAB.check(LAB.variant("reference"), FOLDER.path / "solution")[:5]}
+    assert all(r.ok for r in results.values()), results

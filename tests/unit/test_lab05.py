@@ -143,3 +143,8 @@ def test_grade_all_writes_one_row_per_student(tmp_path: Path) -> None:
         rows = {r["student"]: r for r in csv.DictReader(f)}
     assert rows["alice"]["total"] == "100" and rows["bob"]["total"] == "0"
     assert list(rows["alice"]) == ["student", "mechanism", "windows", "operators", "total", "error"]
+
+
+def test_the_committed_reference_answers_are_right_for_their_id() -> None:
+    """solution/answers.json is `python -m labs solve 5 --student reference`'s."""
+    assert all(r.ok for r in LAB.check(LAB.variant("reference"), FOLDER.path / "solution"))
