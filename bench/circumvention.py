@@ -29,7 +29,7 @@ There is no goal to meet, only figures and ratios; the exit status is 1 when a r
 not be measured (a method that did not come up, a fetch or download that failed), else 0.
 An unknown name in ``--methods`` is one line and exit status 2.
 
-    python -m bench circumvention [--methods wireguard,tor,...] [--setups 3] [--fetches 15] [--downloads 3]
+    python -m bench circumvention [--methods wireguard,tor,...] [--setups 3] [--fetches 15] [--downloads 5]
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ CLIENT = "home1"
 SITE = "facebook.com"
 BULK_BYTES = 8 << 20
 TELEGRAM_DC = 2
-SETUPS, FETCHES, DOWNLOADS = 3, 15, 3
+SETUPS, FETCHES, DOWNLOADS = 3, 15, 5
 MAX_TIME = 30  # seconds, per curl
 EXIT_BAD_ARGUMENTS = 2
 WRITE_OUT = "=> %{time_pretransfer} %{time_total} %{http_code} %{size_download} %{exitcode}\\n"
@@ -338,7 +338,7 @@ def summarise(raw: dict[str, Any]) -> tuple[list[Summary], list[str]]:
         row["setup_s"] = median(r["setup_s"])
         table.append(row)
         if failed := [rec for rec in records if not rec["ok"]]:
-            problems.append(f"{r['name']}: {len(failed)} of {len(records)} fetches failed, e.g. {failed[0]}")
+            problems.append(f"{r['name']}: {len(failed)} of {len(records)} measurements failed, e.g. {failed[0]}")
     return table, problems
 
 
