@@ -16,9 +16,10 @@ domain fronting, a Geneva strategy):
 3. Bulk: https://facebook.com/bulk (8 MiB of random bytes, tools/services/web.py),
    ``--downloads`` times; MB/s (10^6 bytes/s) after curl's pre-transfer phase, median.
 
-Each method's ratios are against a direct block (no method on; the same fetches and
-downloads) measured just before it, so that the load of a shared machine, which drifts
-over minutes, falls on both sides of each ratio; the direct row pools every direct block.
+The web methods are measured between direct blocks (no method on; the same fetches and
+downloads): D M1 D M2 D ... Mn D. Each method's ratios are against the two blocks either
+side of it, so that the load of a shared machine, which drifts over minutes, falls on both
+sides of each ratio; the direct row pools every direct block.
 
 The ``mtproxy`` method carries Telegram only: its row is the telegram probe's first round
 trip to DC2 (connect, the fake-TLS handshake, the obfuscated2 init and ``req_pq_multi``,
@@ -206,11 +207,10 @@ def telegram_rtts(lab: LabSession, rounds: int, proxy: dict[str, Any]) -> dict[s
     return results
 
 
-def switched_on(lab: LabSession, row: Row, setups: int) -> tuple[str, list[float]]:
-    """Switch ``row``'s method on ``setups`` times, each under a fresh key, off in between;
-    the key left on and the seconds each ``circumvent`` took (LabSessionError if one
-    did not come up: nothing of it is left on)."""
-    times: list[float] = []
+def switched_on(lab: LabSession, row: Row, setups: int, times: list[float]) -> str:
+    """Switch ``row``'s method on ``setups`` times, each under a fresh key, off in between,
+    appending to ``times`` the seconds each ``circumvent`` took; the key left on
+    (LabSessionError if one did not come up: nothing of it is left on)."""
     for i in range(1, setups + 1):
         key = f"{row.name}-{i}"
         start = time.monotonic()
@@ -218,19 +218,19 @@ def switched_on(lab: LabSession, row: Row, setups: int) -> tuple[str, list[float
         times.append(time.monotonic() - start)
         if i < setups:
             lab.uncircumvent(key)
-    return key, times
+    return key
 
 
 def measure_row(lab: LabSession, row: Row, args: argparse.Namespace) -> dict[str, Any]:
-    """One row: for web methods a direct block, then the method switched on and off
-    ``--setups`` times and measured while on; for mtproxy, its round trips beside direct."""
+    """One method: switched on and off ``--setups`` times, then measured while on (web
+    fetches, or for mtproxy its round trips beside direct ones)."""
     raw: dict[str, Any] = {"name": row.name, "label": row.label, "method": row.method, "params": row.params}
-    if not row.telegram:
-        raw["direct"] = web_block(lab, args.fetches, args.downloads, {})
+    times: list[float] = []
+    raw["setup_s"] = times
     try:
-        key, raw["setup_s"] = switched_on(lab, row, args.setups)
+        key = switched_on(lab, row, args.setups, times)
     except LabSessionError as exc:
-        raw["error"] = str(exc)
+        raw["error"] = f"switching it on, time {len(times) + 1} of {args.setups}: {exc}"
         return raw
     try:
         options = lab.probe_options(CLIENT)
@@ -245,18 +245,25 @@ def measure_row(lab: LabSession, row: Row, args: argparse.Namespace) -> dict[str
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    """Every row of ``--methods`` in one lab, in the order of ROWS."""
+    """Every row of ``--methods`` in one lab, in the order of ROWS, the web methods between
+    direct blocks (D M1 D M2 D ... Mn D): each row's baseline is the blocks either side."""
     t0 = time.monotonic()
     with LabSession(circumvention=True) as lab:
         ready = time.monotonic() - t0
         print(f"circumvention: lab ready in {ready:.1f}s; measuring on {CLIENT}", flush=True)
+        direct: list[dict[str, Any]] = []
         rows = []
         for row in (r for r in ROWS if r.name in args.methods):
             start = time.monotonic()
+            if not row.telegram and not direct:
+                direct.append(web_block(lab, args.fetches, args.downloads, {}))
             rows.append(measure_row(lab, row, args))
+            if not row.telegram:
+                direct.append(web_block(lab, args.fetches, args.downloads, {}))
+                rows[-1]["baseline"] = [len(direct) - 2, len(direct) - 1]
             print(f"circumvention: {row.name} measured in {time.monotonic() - start:.1f}s", flush=True)
         rundir = str(lab.rundir)
-    return {"rundir": rundir, "lab_ready_s": ready, "rows": rows}
+    return {"rundir": rundir, "lab_ready_s": ready, "direct": direct, "rows": rows}
 
 
 # -- summary and table ------------------------------------------------------------------
@@ -311,14 +318,11 @@ def summary_row(
 def summarise(raw: dict[str, Any]) -> tuple[list[Summary], list[str]]:
     """The table's rows (direct first, pooled over every direct block; the direct
     Telegram round trip before mtproxy's) and the problems: rows not fully measured."""
-    problems: list[str] = []
-    direct_ms: list[float] = []
-    direct_mbps: list[float] = []
-    for r in raw["rows"]:
-        if "direct" in r:
-            direct_ms += fetch_ms(r["direct"])
-            direct_mbps += bulk_mbps(r["direct"])
-    table = [summary_row("direct", "direct", direct_ms, direct_mbps)] if direct_ms else []
+    blocks = raw["direct"]
+    direct_ms = [ms for block in blocks for ms in fetch_ms(block)]
+    direct_mbps = [mbps for block in blocks for mbps in bulk_mbps(block)]
+    table = [summary_row("direct", "direct", direct_ms, direct_mbps)] if blocks else []
+    problems = failures("direct", [rec for block in blocks for rec in block["fetches"] + block["downloads"]])
     for r in raw["rows"]:
         if "error" in r:
             row = summary_row(r["name"], r["label"], [])
@@ -332,14 +336,21 @@ def summarise(raw: dict[str, Any]) -> tuple[list[Summary], list[str]]:
             row = summary_row(r["name"], r["label"], proxied, base_ms=direct)
             records = r["telegram"]["direct"] + r["telegram"]["proxy"]
         else:
-            ms, mbps = fetch_ms(r["on"]), bulk_mbps(r["on"])
-            row = summary_row(r["name"], r["label"], ms, mbps, fetch_ms(r["direct"]), bulk_mbps(r["direct"]))
-            records = [rec for block in (r["direct"], r["on"]) for rec in block["fetches"] + block["downloads"]]
+            base = [blocks[i] for i in r["baseline"]]
+            base_ms = [ms for block in base for ms in fetch_ms(block)]
+            base_mbps = [mbps for block in base for mbps in bulk_mbps(block)]
+            row = summary_row(r["name"], r["label"], fetch_ms(r["on"]), bulk_mbps(r["on"]), base_ms, base_mbps)
+            records = r["on"]["fetches"] + r["on"]["downloads"]
         row["setup_s"] = median(r["setup_s"])
         table.append(row)
-        if failed := [rec for rec in records if not rec["ok"]]:
-            problems.append(f"{r['name']}: {len(failed)} of {len(records)} measurements failed, e.g. {failed[0]}")
+        problems += failures(r["name"], records)
     return table, problems
+
+
+def failures(name: str, records: list[dict[str, Any]]) -> list[str]:
+    """One problem line if some of ``records`` failed, else none."""
+    failed = [rec for rec in records if not rec["ok"]]
+    return [f"{name}: {len(failed)} of {len(records)} measurements failed, e.g. {failed[0]}"] if failed else []
 
 
 def _cell(value: float | None, digits: int, ratio_: float | None = None) -> str:
@@ -374,8 +385,8 @@ def main(argv: list[str]) -> int:
     print(render(table))
     load_after = os.getloadavg()
     print(
-        f"\ncircumvention: figures on {CLIENT}, no censor; each ratio against the direct block measured just before"
-        f" that row; load average {load_before[0]:.1f} at the start, {load_after[0]:.1f} at the end"
+        f"\ncircumvention: figures on {CLIENT}, no censor; each ratio against the direct blocks measured just before"
+        f" and just after that row; load average {load_before[0]:.1f} at the start, {load_after[0]:.1f} at the end"
     )
     for problem in problems:
         print(f"circumvention: problem: {problem}", file=sys.stderr)
