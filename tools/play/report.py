@@ -39,12 +39,18 @@ def css_class(outcome: str) -> str:
     return "unknown" if code == "?" else code
 
 
-def phase_table(phase: dict[str, Any]) -> str:
+def phase_table(phase: dict[str, Any], labels: dict[str, str]) -> str:
+    """One phase's matrix; a client's label (what it stands for) under its name."""
     cells = phase["cells"]
     clients = list(dict.fromkeys(c["client"] for c in cells))
     targets = list(dict.fromkeys(c["target"] for c in cells))
     by_key = {(c["client"], c["target"]): c for c in cells}
-    rows = ["<tr><th>target</th>" + "".join(f"<th>{html.escape(c)}</th>" for c in clients) + "</tr>"]
+
+    def column(client: str) -> str:
+        label = f"<br><small>{html.escape(labels[client])}</small>" if client in labels else ""
+        return f"<th>{html.escape(client)}{label}</th>"
+
+    rows = ["<tr><th>target</th>" + "".join(column(c) for c in clients) + "</tr>"]
     for target in targets:
         tds = []
         for client in clients:
@@ -101,7 +107,7 @@ def render(results: Path, summary: dict[str, Any]) -> str:
     ]
     if summary.get("error"):
         parts.append(f"<p><b>error:</b> {html.escape(summary['error'])}</p>")
-    parts += [phase_table(p) for p in summary.get("phases", [])]
+    parts += [phase_table(p, summary.get("client_labels", {})) for p in summary.get("phases", [])]
     parts.append(legend())
     parts += [f"<h2>{html.escape(p.stem)}</h2><img src='{html.escape(p.name)}'>" for p in sorted(results.glob("*.png"))]
     if (results / "surveillance.jsonl").exists():

@@ -284,6 +284,9 @@ def main(
             f"({len(model.nodes())} devices, run {run.netns})",
             flush=True,
         )
+        if scenario.client_labels:
+            summary["client_labels"] = scenario.client_labels
+            print("kzlab: clients: " + "; ".join(f"{c} = {w}" for c, w in scenario.client_labels.items()), flush=True)
         summary["timings"] = {k: round(v, 3) for k, v in lab.timings.items()}
         summary["clients"] = len(scenario.client_list(model))
         if pcap:

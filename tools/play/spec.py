@@ -105,6 +105,7 @@ class Scenario:
     topology: str | Callable[..., TopologyModel] = "kz_isp"  # a registered name, or a builder
     topology_params: dict[str, Any] = field(default_factory=dict)
     clients: tuple[str, ...] = ()  # default: every subscriber and vantage point
+    client_labels: dict[str, str] = field(default_factory=dict)  # what a client stands for (e.g. its method)
     capture: tuple[tuple[str, str], ...] = (("gw", "core"), ("gw", "border"))
     sources: str = ""
     observe: Observation | None = None
