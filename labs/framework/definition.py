@@ -5,7 +5,9 @@ attaches for that variant (``steps``), what the student can run without the CLI
 (``script``), and how a submission is graded (``check``). The framework does the rest.
 A lab whose student works on the files of a recorded run rather than in the CLI also
 says how that run is recorded (``record``). A lab whose checks share something costly
-(a running lab for live checks) says how a class's grading holds it (``grading``).
+(a running lab for live checks) says how a class's grading holds it (``grading``). A lab
+may build its topology with parameters (``topology_params``) and give the student's
+Mininet CLI commands of its own (``cli``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class LabDefinition(ABC):
     cores: ClassVar[int]  # what the lab needs of the VM
     tasks: ClassVar[tuple[Task, ...]]
     topology: ClassVar[str] = "kz_isp"
+    topology_params: ClassVar[dict[str, Any]] = {}  # e.g. {"circumvention": True}
     # (node, shell command) pairs run by `lab N --no-cli` (Task 0's checks, say)
     script: ClassVar[tuple[tuple[str, str], ...]] = ()
     probe_sites: ClassVar[tuple[str, ...]] = ()  # the sites each client's OONI probe plan tests
@@ -48,6 +51,13 @@ class LabDefinition(ABC):
         ``steps`` attached) and leave the student's files in ``work``; the exit status.
         None (the default): the environment opens the CLI or runs the script instead."""
         return None
+
+    def cli(self, variant: dict[str, Any], lab: Lab) -> None:
+        """The student's Mininet CLI on the running ``lab`` until they leave it; Mininet's
+        own by default (a lab may subclass it to add commands)."""
+        from mininet.cli import CLI
+
+        CLI(lab.net)
 
     def grading(self) -> AbstractContextManager[object]:
         """Entered once around the checks of a whole class (grade-all), for what they can

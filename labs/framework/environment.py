@@ -67,7 +67,7 @@ def inside(lab: LabDefinition, student: str, cli: bool, work: Path, script: Path
     commands = script_lines(script) if script is not None else list(lab.script)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     run = seal.Run(os.environ["KZLAB_RUN"])
-    model = registry.build(lab.topology)
+    model = registry.build(lab.topology, **lab.topology_params)
     env = Lab(model, Path(os.environ["KZLAB_RUN_DIR"]), run.named_dir)
     try:
         env.start()
@@ -82,9 +82,7 @@ def inside(lab: LabDefinition, student: str, cli: bool, work: Path, script: Path
         print(f"kzlab: lab {lab.number} ({lab.title}) for {student} is up in {env.timings['ready']:.0f}s; "
               f"work folder {work}", flush=True)  # fmt: skip
         if cli:
-            from mininet.cli import CLI
-
-            CLI(env.net)
+            lab.cli(variant, env)
             return 0
         status = 0
         for node, command in commands:
