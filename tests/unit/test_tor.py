@@ -18,7 +18,7 @@ from scapy.layers.inet import IP, TCP
 from tools.censors.base import CensorError
 from tools.censors.block_tor_relays import BlockTorRelays
 from tools.circumvent.method import MethodContext, MethodError
-from tools.circumvent.tor import network, redirect, torrc
+from tools.circumvent.tor import keys, network, redirect, torrc
 from tools.circumvent.tor.method import PORTS, Tor
 from tools.circumvent.tor.server import OBFS4PROXY, tor_argv
 from tools.dpi import ipv4, tor_consensus
@@ -83,8 +83,8 @@ def test_the_topology_gives_each_relay_its_own_address_and_the_bridge_one_outsid
 def test_a_relay_identity_is_the_one_tor_reports(tmp_path: Path) -> None:
     directory = tmp_path / "relay"
     directory.mkdir(mode=0o700)
-    fingerprint = network.identity(directory)
-    assert network.identity(directory) == fingerprint  # read back, not made again
+    fingerprint = keys.identity(directory)
+    assert keys.identity(directory) == fingerprint  # read back, not made again
     (tmp_path / "torrc").write_text(f"DataDirectory {directory}\nORPort 1\n")
     done = subprocess.run([*tor_argv(tmp_path / "torrc"), "--list-fingerprint"], capture_output=True, text=True)
     assert done.stdout.split()[-10:] == [fingerprint[i : i + 4] for i in range(0, 40, 4)], done.stdout[-400:]
@@ -99,14 +99,14 @@ def test_authorities_are_certified_by_tor_gencert_and_named_in_dir_authority_lin
     assert lines == network.dir_authority_lines(rundir, service)  # made once per run
     v3idents = set()
     for line, authority in zip(lines, network.authorities(service), strict=True):
-        keys = rundir / "tor" / authority.nickname / "keys"
-        cert = (keys / "authority_certificate").read_text()
+        directory = rundir / "tor" / authority.nickname
+        cert = (directory / "keys" / "authority_certificate").read_text()
         assert f"dir-address {authority.address}:{authority.dirport}" in cert
-        key = serialization.load_pem_private_key((keys / "authority_identity_key").read_bytes(), None)
+        key = serialization.load_pem_private_key((directory / "keys" / "authority_identity_key").read_bytes(), None)
         der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
         v3ident = hashlib.sha1(der).hexdigest().upper()
         assert f"fingerprint {v3ident}" in cert and f"v3ident={v3ident}" in line
-        assert line.endswith(f"{authority.address}:{authority.dirport} {network.identity(keys.parent)}")
+        assert line.endswith(f"{authority.address}:{authority.dirport} {keys.identity(directory)}")
         v3idents.add(v3ident)
     assert len(v3idents) == 3
 

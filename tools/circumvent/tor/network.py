@@ -1,31 +1,19 @@
 """The lab's private Tor network as data: its relays, their ports, where each keeps its
-data in the run's private directory, their keys, and the DirAuthority lines that make
-every tor of the lab (relays, the bridge, clients) trust this network's authorities.
-
-Keys are made per run, never kept: each relay's RSA identity (``keys/secret_id_key``;
-tor makes its ed25519 and onion keys itself when it starts, and its fingerprint is the
-SHA-1 of that key's public DER), and for each directory authority a v3 identity and a
-signing key, certified by ``tor-gencert``. The keys themselves are made with
-``cryptography``: tor-gencert and ``tor --list-fingerprint`` make the same keys with the
-system's OpenSSL 3.0 at 0.6-3 s of CPU each, which the lab's start-up cannot spare.
+data in the run's private directory, and the DirAuthority lines that make every tor of
+the lab (relays, the bridge, clients) trust this network's authorities, whose keys are
+made first (keys.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
-from tools.services.pki import write_private
+from tools.basics.paths import REPO
+from tools.circumvent.tor import keys
 from topologies.model import Service, TopologyModel
-
-IDENTITY_BITS = 1024  # a relay's RSA identity (tor-spec: 1024-bit, e = 65537)
-AUTHORITY_BITS = (3072, 2048)  # an authority's v3 identity and signing keys, as tor-gencert makes them
-CERT_MONTHS = 12
 
 
 @dataclass(frozen=True)
@@ -45,8 +33,8 @@ def service_of(model: TopologyModel) -> Service:
 def relays(service: Service) -> list[Relay]:
     """The relays a ``tor_network`` service runs (its ``relays``: nickname, role,
     address each; all on its ``orport`` and ``dirport``)."""
-    ports = service.params["orport"], service.params["dirport"]
-    return [Relay(*relay, *ports) for relay in service.params["relays"]]
+    orport, dirport = service.params["orport"], service.params["dirport"]
+    return [Relay(nickname, role, address, orport, dirport) for nickname, role, address in service.params["relays"]]
 
 
 def authorities(service: Service) -> list[Relay]:
@@ -74,63 +62,25 @@ def resolv_conf(rundir: Path, service: Service) -> Path:
     return path
 
 
-def _rsa_key(path: Path, bits: int) -> rsa.RSAPrivateKey:
-    """A new RSA key (e = 65537) written where tor reads it (PEM, PKCS#1)."""
-    key = rsa.generate_private_key(65537, bits)
-    private = serialization.PrivateFormat.TraditionalOpenSSL
-    write_private(path, key.private_bytes(serialization.Encoding.PEM, private, serialization.NoEncryption()))
-    return key
-
-
-def identity(directory: Path) -> str:
-    """The relay identity of the tor whose DataDirectory is ``directory`` (made if it has
-    none yet): its fingerprint, 40 upper-case hex digits. A key read back is one this
-    module made, so its (slow) consistency check is skipped."""
-    keys = directory / "keys"
-    keys.mkdir(exist_ok=True, mode=0o700)
-    path = keys / "secret_id_key"
-    if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), None, unsafe_skip_rsa_key_validation=True)
-        assert isinstance(key, rsa.RSAPrivateKey)
-    else:
-        key = _rsa_key(path, IDENTITY_BITS)
-    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
-    return hashlib.sha1(der).hexdigest().upper()
-
-
-def authority_certificate(directory: Path, authority: Relay) -> str:
-    """The v3 identity, signing key and certificate of an authority (tor-gencert reuses
-    the keys made here and signs the certificate): its v3ident fingerprint."""
-    keys = directory / "keys"
-    keys.mkdir(exist_ok=True, mode=0o700)
-    cert = keys / "authority_certificate"
-    if not cert.exists():
-        ident, signing = keys / "authority_identity_key", keys / "authority_signing_key"
-        _rsa_key(ident, AUTHORITY_BITS[0])
-        _rsa_key(signing, AUTHORITY_BITS[1])
-        argv = ["tor-gencert", "--reuse", "--passphrase-fd", "0", "-i", str(ident), "-s", str(signing)]
-        argv += ["-c", str(cert), "-m", str(CERT_MONTHS), "-a", f"{authority.address}:{authority.dirport}"]
-        done = subprocess.run(argv, input="\n", capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"tor-gencert for {authority.nickname}: {done.stderr.strip() or done.stdout.strip()}")
-    for line in cert.read_text().splitlines():
-        if line.startswith("fingerprint "):
-            return line.split()[1]
-    raise RuntimeError(f"{cert}: no fingerprint line")
-
-
 def dir_authority_lines(rundir: Path, service: Service) -> list[str]:
-    """The DirAuthority lines of the network (made once per run, keys included)."""
+    """The DirAuthority lines of the network, its authorities' keys made first (once per
+    run: a process of keys.py per authority, side by side)."""
     path = home(rundir) / "dir-authorities"
     if not path.exists():
-        lines = []
+        making = {}
         for relay in authorities(service):
+            where = f"{relay.address}:{relay.dirport}"
+            argv = [sys.executable, "-m", "tools.circumvent.tor.keys", str(datadir(rundir, relay.nickname)), where]
+            making[relay] = subprocess.Popen(argv, cwd=REPO, stderr=subprocess.PIPE, text=True)
+        lines = []
+        for relay, proc in making.items():
+            _, err = proc.communicate()
+            if proc.returncode != 0:
+                raise RuntimeError(f"keys of Tor authority {relay.nickname}: {(err.strip().splitlines() or ['?'])[-1]}")
             directory = datadir(rundir, relay.nickname)
-            v3ident = authority_certificate(directory, relay)
-            fingerprint = identity(directory)
             lines.append(
-                f"DirAuthority {relay.nickname} orport={relay.orport} no-v2 v3ident={v3ident} "
-                f"{relay.address}:{relay.dirport} {fingerprint}"
+                f"DirAuthority {relay.nickname} orport={relay.orport} no-v2 v3ident={keys.v3ident(directory)} "
+                f"{relay.address}:{relay.dirport} {keys.identity(directory)}"
             )
         path.write_text("\n".join(lines) + "\n")
     return path.read_text().splitlines()

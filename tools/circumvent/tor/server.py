@@ -3,7 +3,8 @@
 tools/lab/services.py.
 
 Each relay is a real ``tor`` with its own torrc (torrc.py) and its own address; the
-network's keys are made in the run's private directory first (network.py). The tors
+authorities' keys are made in the run's private directory first (keys.py), and every
+other tor makes its own when it starts. The tors
 start as soon as their node exists (``early``): each spends its first second or more
 making its link and onion keys, which overlaps the network's configuration, and they
 bind their addresses before the node holds them. The network counts as up once every
@@ -74,7 +75,6 @@ def start_network(ctx: ServiceContext, node: str, service: Service) -> list[Read
     relays = network.relays(service)
     for relay in relays:
         directory = network.datadir(ctx.rundir, relay.nickname)
-        network.identity(directory)
         path = directory / "torrc"
         path.write_text(torrc.relay(directory, authorities, relay, resolv_conf))
         ctx.spawn(node, f"tor-{relay.nickname}", tor_argv(path), early=True)
@@ -87,16 +87,16 @@ def start_network(ctx: ServiceContext, node: str, service: Service) -> list[Read
 
 @dataclass(frozen=True)
 class BridgeReady:
-    """obfs4 listens at address:port, the bridge line is written, and the bridge holds
-    the consensus its clients will ask it for (else their first request fails, and tor
-    waits before asking again)."""
+    """obfs4 listens at address:port, the bridge's fingerprint and obfs4 line are
+    written, and the bridge holds the consensus its clients will ask it for (else their
+    first request fails, and tor waits before asking again)."""
 
     listens: TcpOpen
     datadir: Path
 
     def __call__(self) -> bool:
-        files = (self.datadir / "pt_state" / "obfs4_bridgeline.txt", self.datadir / "cached-microdesc-consensus")
-        return all(path.exists() for path in files) and self.listens()
+        files = ("fingerprint", "pt_state/obfs4_bridgeline.txt", "cached-microdesc-consensus")
+        return all((self.datadir / name).exists() for name in files) and self.listens()
 
 
 def start_bridge(ctx: ServiceContext, node: str, service: Service) -> list[Readiness]:
@@ -105,7 +105,6 @@ def start_bridge(ctx: ServiceContext, node: str, service: Service) -> list[Readi
     authorities = network.dir_authority_lines(ctx.rundir, tor_network)
     resolv_conf = network.resolv_conf(ctx.rundir, tor_network)
     directory = network.datadir(ctx.rundir, BRIDGE_NICKNAME)
-    network.identity(directory)
     address, port = service.params["address"], service.params["port"]
     path = directory / "torrc"
     path.write_text(torrc.bridge(directory, authorities, address, port, resolv_conf, OBFS4PROXY))
@@ -122,5 +121,6 @@ def bridge_line(rundir: Path, service: Service) -> str:
         if line.startswith("Bridge obfs4 "):
             arguments = [token for token in line.split() if "=" in token]  # after placeholders for the rest
             where = f"{service.params['address']}:{service.params['port']}"
-            return " ".join(["obfs4", where, network.identity(directory), *arguments])
+            fingerprint = (directory / "fingerprint").read_text().split()[1]  # "bridge <FINGERPRINT>"
+            return " ".join(["obfs4", where, fingerprint, *arguments])
     raise RuntimeError(f"{written}: no obfs4 bridge line")
