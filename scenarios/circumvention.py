@@ -225,9 +225,8 @@ COLUMNS = (
         },
     ),
     Column(
-        "border_shutdown", "DropTrafficAtBorder at border", (("border", "DropTrafficAtBorder", "border", {}),),
-        (FB, TG),
-        ("unknown:control_failure", "nothing crosses the border, not even the probe's control abroad"),
+        "border_shutdown", "DropTrafficAtBorder at border", (("border", "DropTrafficAtBorder", "border", {}),), (TG,),
+        (TELEGRAM_BLOCKED, "nothing crosses the border: Telegram's data centres and web site are abroad"),
         {label: (f"tunnel-failure:{BY_LABEL[label].method}", "its server abroad cannot be reached")
          for label in TUNNELS + ("DoH (Cloudflare)", "DoT (Google)")}
         | {"MTProto proxy": ("blocked:telegram_tcp_blocking,telegram_mtproto_blocking", "the proxy is abroad")},

@@ -40,11 +40,16 @@ def measure(helper: str, dcs: dict[int, str] | None = None, proxy: dict[str, Any
     if proxy is not None:
         return measure_through_proxy(proxy, dcs or TELEGRAM_DCS)
     endpoints = [(a, p) for a in (dcs or TELEGRAM_DCS).values() for p in PORTS]
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    # Every check at once (they are independent): a blocked endpoint costs one timeout,
+    # not one per round of a small pool.
+    with ThreadPoolExecutor(max_workers=3 * len(endpoints) + 1) as pool:
         web = pool.submit(web_connectivity, WEB, helper)
-        tcp = list(pool.map(lambda e: netx.connect(*e)[1], endpoints))
-        http = list(pool.map(lambda e: mtproto.http_post(*e), endpoints))
-        mt = list(pool.map(lambda e: mtproto.handshake(*e), endpoints))
+        connects = [pool.submit(netx.connect, *e) for e in endpoints]
+        posts = [pool.submit(mtproto.http_post, *e) for e in endpoints]
+        handshakes = [pool.submit(mtproto.handshake, *e) for e in endpoints]
+        tcp = [f.result()[1] for f in connects]
+        http = [f.result() for f in posts]
+        mt = [f.result() for f in handshakes]
         web_result = web.result()
     web_keys = web_result["test_keys"]
     keys = {

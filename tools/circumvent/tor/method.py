@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -66,7 +67,7 @@ class Tor(Method):
         control.unlink(missing_ok=True)  # a socket left by this key's last tor would answer nothing
         started = time.monotonic()
         proc = ctx.popen(tor_argv(path), "tor.log")
-        ctx.wait(control.exists, "tor's control socket", CONTROL_SECONDS, proc)
+        ctx.wait(lambda: _listening(control), "tor's control socket", CONTROL_SECONDS, proc)
         try:
             with Controller.from_socket_file(str(control)) as controller:
                 controller.authenticate()
@@ -141,6 +142,19 @@ def _exits(circuit: CircuitEvent) -> bool:
     """A built circuit for the client's own streams, to an exit (not an internal one)."""
     internal = "IS_INTERNAL" in (circuit.build_flags or ())
     return circuit.status == "BUILT" and circuit.purpose == "GENERAL" and not internal
+
+
+def _listening(path: Path) -> bool:
+    """Whether tor accepts connections on its control socket yet: the file exists a moment
+    before tor listens on it, and a loaded machine can connect in between."""
+    if not path.exists():
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
 
 
 def _relays(controller: Controller, authorities: list[str]) -> list[str]:
