@@ -22,6 +22,7 @@ from typing import Any
 
 from tools.circumvent.registry import METHODS
 from tools.play.cli import script_main
+from tools.play.matrix import short_codes
 from tools.play.spec import Phase, Scenario, Step, Target
 from topologies.internet import FACEBOOK_PREFIXES, TELEGRAM_PREFIXES
 
@@ -229,7 +230,7 @@ COLUMNS = (
         (TELEGRAM_BLOCKED, "nothing crosses the border: Telegram's data centres and web site are abroad"),
         {label: (f"tunnel-failure:{BY_LABEL[label].method}", "its server abroad cannot be reached")
          for label in TUNNELS + ("DoH (Cloudflare)", "DoT (Google)")}
-        | {"MTProto proxy": ("blocked:telegram_tcp_blocking,telegram_mtproto_blocking", "the proxy is abroad")},
+        | {"MTProto proxy": ("blocked:telegram_tcp_blocking,telegram_mtproto_blocking", "the proxy is abroad: its connection is dropped at the border")},
     ),
 )  # fmt: skip
 
@@ -286,9 +287,12 @@ def docs() -> str:
         "| method | " + " | ".join(c.name for c in COLUMNS) + " |",
         "|---|" + "---|" * len(COLUMNS),
     ]
+    everything = [outcome(c, row.label)[0] for c in COLUMNS for row in ROWS]
+    codes = short_codes(everything) | {"accessible": "ok"}
     for row in ROWS:
-        cells = [outcome(c, row.label)[0] for c in COLUMNS]
-        lines.append(f"| {row.label} | " + " | ".join(f"`{c}`" for c in cells) + " |")
+        cells = [codes[outcome(c, row.label)[0]] for c in COLUMNS]
+        lines.append(f"| {row.label} | " + " | ".join(cells) + " |")
+    lines += ["", "Legend: " + "; ".join(f"`{code}` = `{word}`" for word, code in sorted(codes.items())) + "."]
     lines += ["", "Columns:", ""]
     lines += [f"- **{c.name}**: {c.title}; probes {', '.join(c.targets)}." for c in COLUMNS]
     for row in ROWS:
