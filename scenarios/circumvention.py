@@ -230,7 +230,8 @@ COLUMNS = (
         (TELEGRAM_BLOCKED, "nothing crosses the border: Telegram's data centres and web site are abroad"),
         {label: (f"tunnel-failure:{BY_LABEL[label].method}", "its server abroad cannot be reached")
          for label in TUNNELS + ("DoH (Cloudflare)", "DoT (Google)")}
-        | {"MTProto proxy": ("blocked:telegram_tcp_blocking,telegram_mtproto_blocking", "the proxy is abroad: its connection is dropped at the border")},
+        | {"MTProto proxy": ("blocked:telegram_tcp_blocking,telegram_mtproto_blocking",
+                             "the proxy is abroad: its connection is dropped at the border")},
     ),
 )  # fmt: skip
 
