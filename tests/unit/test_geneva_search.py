@@ -54,10 +54,13 @@ def test_the_score_is_the_outcome_minus_actions_and_added_packets() -> None:
     assert score(CENSORED, 0, 0) == 0
     assert score(BROKEN, 3, 0) == -100 - 6
     assert score(EVADED, 1, 1000) == 100 - 2 - PACKETS_CHARGED  # packets are charged up to a bound
-    probe = Probe(REAL, triggered=3, made=7, seconds=0.2)
-    assert probe.added == 4 and Probe(NATIONAL, triggered=3, made=0, seconds=0.1).added == 0  # drops add nothing
-    assert evaluate("[TCP:flags:PA]-fragment{tcp:-1:True}-|", 2, probe, NATIONAL) == Evaluation(
-        "[TCP:flags:PA]-fragment{tcp:-1:True}-|", EVADED, REAL, 2, 4, 92, 0.2
+    split = Probe(REAL, triggered=4, made=8, seconds=0.2)  # each of 4 data segments cut in two
+    assert split.added == 1 == Probe(REAL, triggered=5, made=10, seconds=0.2).added  # one retransmitted too
+    assert Probe(NATIONAL, triggered=3, made=0, seconds=0.1).added == 0  # drops add nothing
+    assert Probe(NATIONAL, triggered=0, made=0, seconds=0.1).added == 0
+    assert Probe(REAL, triggered=1, made=3, seconds=0.1).added == 2  # duplicate(,duplicate)
+    assert evaluate("[TCP:flags:PA]-fragment{tcp:-1:True}-|", 2, split, NATIONAL) == Evaluation(
+        "[TCP:flags:PA]-fragment{tcp:-1:True}-|", EVADED, REAL, 2, 1, 95, 0.2
     )
 
 

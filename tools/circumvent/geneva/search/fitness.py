@@ -11,9 +11,12 @@ censor's own effect), the outcome is
 
 and the fitness is OUTCOME_SCORE of it, minus ACTION_COST for each tree and each action
 of the strategy (smaller strategies are better, as Geneva's punish_complexity), minus
-PACKET_COST for each packet the strategy added to the fetch (Geneva's overhead), at most
-PACKETS_CHARGED of them. Costs are bounded by the size limits of operators.py, so any
-evasion scores above anything that does not evade, and a censored fetch above a broken one.
+PACKET_COST for each packet it adds to each packet it acts on (Geneva's overhead), at most
+PACKETS_CHARGED. Packets are counted per packet acted on, not per fetch, because a fetch
+does not always send as many: a segment retransmitted under load is split again, and the
+fitness must not change with that, or two searches from one seed would part ways. Costs
+are bounded by the size limits of operators.py, so any evasion scores above anything
+that does not evade, and a censored fetch above a broken one.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ class Probe:
 
     @property
     def added(self) -> int:
-        return max(0, self.made - self.triggered)
+        """Packets added to each packet acted on (rounded; a drop adds none)."""
+        return round(max(0, self.made - self.triggered) / self.triggered) if self.triggered else 0
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ class Evaluation:
     outcome: str
     got: str
     actions: int
-    added: int
+    added: int  # packets added to each packet acted on
     fitness: int
     seconds: float
 
