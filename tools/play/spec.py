@@ -24,7 +24,7 @@ from tools.lab.steps import Step
 from topologies import registry as topologies
 from topologies.model import TopologyError, TopologyModel
 
-PROBE_KINDS = frozenset({"web_connectivity", "urlgetter", "telegram", "facebook_messenger", "mtproto"})
+PROBE_KINDS = frozenset({"web_connectivity", "urlgetter", "telegram", "facebook_messenger", "mtproto", "tor"})
 MTPROTO_URL = re.compile(r"mtproto://\d{1,3}(\.\d{1,3}){3}:\d{1,5}")
 OUTCOME = re.compile(
     r"^(accessible|tls_mitm|throttled|(dns|tcp_ip|http-failure|http-diff|down|tunnel-failure):[a-z0-9_]+"
