@@ -11,6 +11,7 @@ resolv.conf rewritten.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -52,3 +53,13 @@ class Resolver:
         if self.saved is not None:
             self.path.write_text(self.saved)
             self.saved = None
+
+
+CHECK_NAME = "google.com"  # any name the lab's DNS answers
+ADDRESS_LINE = re.compile(r"^\d+\.\d+\.\d+\.\d+$", re.MULTILINE)
+
+
+def answered(host: Node, server: str, tcp: bool) -> bool:
+    """Whether ``server`` answers an A query for CHECK_NAME from ``host`` within a second."""
+    argv = ["dig", "+short", "+time=1", "+tries=1", *(["+tcp"] if tcp else []), f"@{server}", CHECK_NAME]
+    return ADDRESS_LINE.search(run(host, argv, check=False)) is not None

@@ -21,19 +21,16 @@ abroad, which the REDIRECT sends through ss-redir, are both answered.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, ClassVar
 
 from tools.basics.params import ADDRESS, Field, number
-from tools.circumvent.hostconf import Resolver, run
+from tools.circumvent.hostconf import Resolver, answered, run
 from tools.circumvent.method import Method, MethodContext, MethodError
 from tools.circumvent.profiles import profile_dir, server_of
 from tools.circumvent.shadowsocks.server import PROFILE
 
 REDIR_PORT = 1080
 CHAIN = "KZSS"
-CHECK_NAME = "google.com"  # any name the lab's DNS answers
-ADDRESS_LINE = re.compile(r"^\d+\.\d+\.\d+\.\d+$", re.MULTILINE)
 
 
 class Shadowsocks(Method):
@@ -69,7 +66,7 @@ class Shadowsocks(Method):
         self.resolver = Resolver(ctx.host)
 
         def works() -> bool:
-            return answered(ctx, "127.0.0.1", tcp=False) and answered(ctx, dns, tcp=True)
+            return answered(ctx.host, "127.0.0.1", tcp=False) and answered(ctx.host, dns, tcp=True)
 
         ctx.wait(
             works, f"shadowsocks: lookups through {server}:{profile['server_port']}", self.params["timeout"], relay
@@ -100,9 +97,3 @@ class Shadowsocks(Method):
             self.resolver = None
         while self.rules:
             run(ctx.host, self.rules.pop(0), check=False)
-
-
-def answered(ctx: MethodContext, server: str, tcp: bool) -> bool:
-    """Whether ``server`` answers an A query for CHECK_NAME from the host within a second."""
-    argv = ["dig", "+short", "+time=1", "+tries=1", *(["+tcp"] if tcp else []), f"@{server}", CHECK_NAME]
-    return ADDRESS_LINE.search(run(ctx.host, argv, check=False)) is not None

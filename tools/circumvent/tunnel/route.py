@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from tools.basics.params import ADDRESS, Field, number
-from tools.circumvent.hostconf import Resolver, run
+from tools.circumvent.hostconf import Resolver, answered, run
 from tools.circumvent.method import Method, MethodContext, MethodError
 
 HALVES = ("0.0.0.0/1", "128.0.0.0/1")
@@ -66,8 +66,16 @@ class TunnelMethod(Method):
         self.tunnel: FullTunnel | None = None
 
     def route(self, ctx: MethodContext, device: str, server: str) -> None:
+        """Route the host through the tunnel, then wait until a lookup through it answers:
+        up means usable, not only handshaken."""
         self.tunnel = FullTunnel(ctx, device, server, self.params["dns"])
         self.tunnel.engage()
+        dns = self.params["dns"]
+        ctx.wait(
+            lambda: answered(ctx.host, dns, tcp=False),
+            f"{self.name}: lookups through the tunnel to {dns}",
+            self.params["timeout"],
+        )
 
     def take_down(self, ctx: MethodContext) -> None:
         if self.tunnel is not None:
