@@ -17,8 +17,9 @@ It prints the fetch without a strategy (the censor's baseline), one line per gen
 (the best strategy, its fitness and outcome), and at the end the first evasion found
 (generation, evaluations, minutes) and the ``--best`` fittest strategies, each evasion
 among them fetched through once more (``confirmed``). The same goes to a JSON file
-(``--output``, by default results/bench/strategy_search-CENSOR-seedN.json). Bad arguments
-are one line and exit status 2; a lab or a worker that fails, one line and 1.
+(``--output``, by default results/bench/strategy_search-CENSOR-seedN.json), with every
+strategy evaluated, in order. Bad arguments are one line and exit status 2; a lab or a
+worker that fails, one line and 1.
 
 The search's layers: it builds a lab, so it sits above tools/lab (pyproject.toml's
 contract); the search it drives sits with the engine, below.
@@ -190,6 +191,7 @@ def summary(
         ],
         "first_evasion": first and {**vars(first), "minutes": round(first.seconds / 60, 2)},
         "best": [{**e.as_json(), "confirmed": confirmed.get(e.strategy)} for e in best],
+        "evaluated": [e.as_json() for e in result.evaluations.values()],  # in the order evaluated
     }
 
 
