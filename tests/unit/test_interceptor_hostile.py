@@ -684,19 +684,17 @@ def test_a_client_syn_ack_before_its_syn_turns_the_flow_around(
     assert_still_intercepts(device, port)
 
 
-def test_a_syn_ack_whose_syn_was_missed_starts_the_flow_the_right_way_round(
-    make_device: Callable[..., Interceptor], upstream_server: LoopbackServer
-) -> None:
-    """The server's SYN-ACK is the first packet the device sees (the SYN came before it
-    started, or was evicted): its receiver is the client, and the flow is intercepted."""
-    device, port = make_device(), upstream_server.port
-    synack = IP(src=SERVER, dst=CLIENT) / TCP(sport=port, dport=46400, flags="SA", seq=5000, ack=1000)
-    assert send(device, bytes(synack)).verdict == "accept"
-    held = send(device, data(46400, port, 1000, client_hello("facebook.com")))
-    assert held.verdict is None
-    d = decision(device, (CLIENT, 46400, SERVER, port))
-    assert d.up is not None and d.up.trusted
-    d.up.tls.close()
+def test_only_a_client_syn_ack_starts_a_flow(make_device: Callable[..., Interceptor]) -> None:
+    """A server's SYN-ACK whose SYN the device missed starts no flow (the client's first
+    data will: under a SYN flood the SYN-ACKs of the SYNs the queue dropped evict nothing);
+    a SYN-ACK sent to the server's port, by a client, starts one the other way round."""
+    device = make_device()
+    server_synack = IP(src=SERVER, dst=CLIENT) / TCP(sport=rules.PORT, dport=46400, flags="SA", seq=5000, ack=1000)
+    assert send(device, bytes(server_synack)).verdict == "accept"
+    assert len(device.flows) == 0
+    client_synack = IP(src=CLIENT, dst=SERVER) / TCP(sport=46401, dport=rules.PORT, flags="SA", seq=999)
+    assert send(device, bytes(client_synack)).verdict == "accept"
+    assert list(device.flows.flows) == [(SERVER, rules.PORT, CLIENT, 46401)]
 
 
 @pytest.mark.parametrize("tamper", [{"chksum": 0xBAD}, {"ttl": 3}], ids=["bad checksum", "short TTL"])

@@ -201,17 +201,20 @@ class Interceptor:
 
     def _on_syn(self, pkt: Any, p: ipv4.Packet, now: float) -> None:
         """A flow's state comes from the first packet the device sees of it (section 6): a
-        SYN makes its sender the client, a SYN-ACK its receiver (so a SYN-ACK whose SYN the
-        device missed still starts the flow the right way round). A SYN or SYN-ACK of a
-        flow it knows the other way round changes nothing: after a client's SYN-ACK ("TCB
+        SYN makes its sender the client, a SYN-ACK its receiver. A SYN or SYN-ACK of a flow
+        it knows the other way round changes nothing: after a client's SYN-ACK ("TCB
         turnaround") the real SYN is the "server's", and so is the ClientHello
-        (``_from_server``). A SYN's payload is taken for the flow's first data."""
+        (``_from_server``). A SYN's payload is taken for the flow's first data.
+
+        A server's SYN-ACK whose SYN the device missed (evicted, or dropped by a full
+        queue) starts no flow: the client's first data starts the same one. Under a SYN
+        flood, that keeps the SYN-ACKs of the SYNs the queue dropped from evicting flows."""
         synack = bool(p.flags & ipv4.ACK)
         self.stats.count("syn_acks" if synack else "syns")
         key, other = (p.reverse_key, p.key) if synack else (p.key, p.reverse_key)
         flow = self.flows.get(key, now)
-        if flow is None and self.flows.get(other, now) is not None:
-            pkt.accept()  # known the other way round
+        if flow is None and (self.flows.get(other, now) is not None or (synack and p.sport == rules.PORT)):
+            pkt.accept()  # known the other way round, or a server's SYN-ACK the device has no SYN for
             return
         if flow is None or (not synack and flow.state != HANDSHAKE):  # not a retransmitted SYN: a new flow
             flow = self._new_flow(key, now)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import subprocess
 
+PORT = 443  # the servers' port whose flows the device watches
 MARK_LOCAL = 0x1
 MARK_PASS = 0x2
 TABLE = 100
@@ -32,8 +33,8 @@ def _rules(queue: int) -> list[str]:
         f"-A {CHAIN} -m mark --mark {MARK_LOCAL:#x}/{MARK_LOCAL:#x} -j RETURN",
         f"-A {CHAIN} -m connmark --mark {MARK_PASS:#x}/{MARK_PASS:#x} -j RETURN",
         f"-A {CHAIN} -m addrtype --dst-type LOCAL -j RETURN",
-        f"-A {CHAIN} -p tcp --dport 443 {_queue(queue)}",
-        f"-A {CHAIN} -p tcp --sport 443 --tcp-flags SYN,ACK SYN,ACK {_queue(queue)}",
+        f"-A {CHAIN} -p tcp --dport {PORT} {_queue(queue)}",
+        f"-A {CHAIN} -p tcp --sport {PORT} --tcp-flags SYN,ACK SYN,ACK {_queue(queue)}",
         f"-I PREROUTING -j {CHAIN}",
         f"-N {SAVE}",
         f"-A {SAVE} -m mark --mark {MARK_PASS:#x}/{MARK_PASS:#x}"
