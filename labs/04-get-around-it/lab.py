@@ -109,18 +109,18 @@ class GetAroundIt(LabDefinition):
             return [t.failed(f"no {FILE} in {submission}; it needs {t.todo}") for t in self.tasks]
         found = {key: recipes.recipe(given, key) for key in catalogue.TASKS}
         live = self._replayed(variant, {k: r for k, r in found.items() if isinstance(r, Recipe)})
+        tasks = {t.key: t for t in self.tasks}
         results = []
-        for n, key in enumerate(catalogue.TASKS):
-            recipe_task, why_task = self.tasks[2 * n], self.tasks[2 * n + 1]
+        for key in catalogue.TASKS:
             task, recipe = variant["tasks"][key], found[key]
             if isinstance(recipe, str):
-                results.append(recipe_task.failed(recipe))
+                results.append(tasks[key].failed(recipe))
             elif isinstance(live, str):
-                results.append(recipe_task.failed(live))
+                results.append(tasks[key].failed(live))
             else:
-                results.append(replay.grade(recipe_task, task, variant["counter_move"], recipe, live[key]))
+                results.append(replay.grade(tasks[key], task, variant["counter_move"], recipe, live[key]))
             censors = [c["censor"] for c in task["censors"]]
-            results.append(why.grade(why_task, recipes.why(given, key), censors, recipes.method(given, key)))
+            results.append(why.grade(tasks[f"{key}_why"], recipes.why(given, key), censors, recipes.method(given, key)))
         return results
 
     def _replayed(self, variant: dict[str, Any], found: dict[str, Recipe]) -> dict[str, replay.Outcome] | str:

@@ -126,12 +126,12 @@ def through(task: dict[str, Any], outcome: Outcome) -> bool:
 
 
 def grade(
-    result: Task, task: dict[str, Any], counter: dict[str, Any] | None, recipe: Recipe, outcome: Outcome
+    graded: Task, task: dict[str, Any], counter: dict[str, Any] | None, recipe: Recipe, outcome: Outcome
 ) -> TaskResult:
     """The recipe task from its replay: PASS when it got through, else a hint saying what
     was seen (and the counter-move, when it is there to stop this method)."""
     if through(task, outcome):
-        return result.passed()
+        return graded.passed()
     node, method = task["subscriber"], recipe.method
     if outcome.failed_start is not None:
         seen = f"{method} did not come up in {node}: {outcome.failed_start.removeprefix('MethodError: ')}"
@@ -140,6 +140,7 @@ def grade(
         if outcome.cell == "accessible":
             seen += f", but the certificate's chain ended at {outcome.root}, not the real root"
     if counter is not None and method in COUNTER_MOVES[counter["censor"]]:
-        return result.failed(f"{seen}: the counter-move {counter['censor']} in your lab is there to stop {method}")
-    censors = ", ".join(dict.fromkeys(c["censor"] for c in task["censors"]))
-    return result.failed(f"{seen}: {censors} still sees what it acts on")
+        return graded.failed(f"{seen}: the counter-move {counter['censor']} in your lab is there to stop {method}")
+    censors = list(dict.fromkeys(c["censor"] for c in task["censors"]))
+    acts = "sees what it acts" if len(censors) == 1 else "see what they act"
+    return graded.failed(f"{seen}: {' and '.join(censors)} still {acts} on")
