@@ -50,8 +50,8 @@ class Lab(Protocol):
 
 
 class _Worker:
-    def __init__(self, host: str, pid: str, log: Path, sock: socket.socket) -> None:
-        self.host, self.pid, self.log, self.sock = host, pid, log, sock
+    def __init__(self, host: str, log: Path, sock: socket.socket) -> None:
+        self.host, self.log, self.sock = host, log, sock
         self.stream: TextIO = sock.makefile("rw")
 
     def ask(self, text: str, seed: int) -> None:
@@ -77,50 +77,60 @@ class Pool:
 
     def __init__(self, lab: Lab, hosts: list[str], url: str, timeout: float, seed: int, queue: int = 17) -> None:
         self.lab, self.hosts, self.url, self.timeout, self.seed, self.queue = lab, hosts, url, timeout, seed, queue
+        self.where = lab.rundir / "geneva-search"
+        self.started: dict[str, str] = {}  # host -> the worker's PID
         self.workers: list[_Worker] = []
         self.baseline = ""
 
     def __enter__(self) -> Pool:
         try:
-            self.workers = [self._start(host) for host in self.hosts]
+            for host in self.hosts:  # all at once: each takes seconds to import scapy
+                self.started[host] = self._launch(host)
+            self.workers = [self._connect(host) for host in self.hosts]
         except BaseException:
             self.__exit__(None, None, None)
             raise
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        connected = {worker.host for worker in self.workers}
         for worker in self.workers:
             worker.stream.close()
             worker.sock.close()  # the worker sees the end, takes its rules away and exits
-        for worker in self.workers:
+        for host, pid in self.started.items():
+            if host not in connected:
+                self.lab.run(host, f"kill -TERM {pid}")
             deadline = time.monotonic() + STOP_SECONDS
-            while self.lab.run(worker.host, f"kill -0 {worker.pid} 2>/dev/null").rc == 0:
+            while self.lab.run(host, f"kill -0 {pid} 2>/dev/null").rc == 0:
                 if time.monotonic() > deadline:
-                    self.lab.run(worker.host, f"kill -KILL {worker.pid}")
+                    self.lab.run(host, f"kill -KILL {pid}")
                     break
                 time.sleep(0.1)
-        self.workers = []
+        self.started, self.workers = {}, []
 
-    def _start(self, host: str) -> _Worker:
-        where = self.lab.rundir / "geneva-search"
-        where.mkdir(exist_ok=True)
-        path, log = where / f"{host}.sock", where / f"{host}.log"
-        argv = ["python", "-m", "tools.circumvent.geneva.search.worker", "--socket", str(path), "--url", self.url]
-        argv += ["--root", str(self.lab.rundir / "global-root.pem"), "--timeout", f"{self.timeout:g}"]
-        argv += ["--queue", str(self.queue)]
+    def _launch(self, host: str) -> str:
+        """Start the worker in ``host``; its PID."""
+        self.where.mkdir(exist_ok=True)
+        log = self.where / f"{host}.log"
+        argv = ["python", "-m", "tools.circumvent.geneva.search.worker", "--socket", str(self.where / f"{host}.sock")]
+        argv += ["--url", self.url, "--root", str(self.lab.rundir / "global-root.pem")]
+        argv += ["--timeout", f"{self.timeout:g}", "--queue", str(self.queue)]
         log.write_text("")
-        pid = self.lab.run(host, f"{shlex.join(argv)} >{log} 2>&1 & echo $!").out.strip()
+        return self.lab.run(host, f"{shlex.join(argv)} >{log} 2>&1 & echo $!").out.strip()
+
+    def _connect(self, host: str) -> _Worker:
+        """Connect to the worker in ``host`` once it is ready."""
+        pid, log = self.started[host], self.where / f"{host}.log"
         deadline = time.monotonic() + READY_SECONDS
         while not log.read_text().startswith("ready"):
             if self.lab.run(host, f"kill -0 {pid} 2>/dev/null").rc != 0:
                 raise PoolError(f"the search's worker in {host} did not start: {_last_line(log)}")
             if time.monotonic() > deadline:
-                self.lab.run(host, f"kill -KILL {pid}")
                 raise PoolError(f"the search's worker in {host} was not ready after {READY_SECONDS:g} s")
             time.sleep(0.1)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.connect(str(path))
-        return _Worker(host, pid, log, sock)
+        sock.connect(str(self.where / f"{host}.sock"))
+        return _Worker(host, log, sock)
 
     def probe(self, texts: list[str]) -> list[Probe]:
         """A fetch through each strategy text, as many at once as there are workers; in order."""
