@@ -2,8 +2,9 @@
 
 It starts empty: every individual is the strategy with no tree (what the client does
 anyway; its fetch is the censor's baseline). Each generation draws parents by tournament
-(the fittest of ``tournament`` drawn at random), lets pairs of them cross over, mutates
-each child, and keeps the ``elite`` fittest of the last generation unchanged; a child
+(the fittest of ``tournament`` drawn at random), lets pairs of them cross over (with
+probability ``crossover``), mutates each child (``mutation``), and keeps the ``elite``
+fittest of the last generation unchanged; a child
 already evaluated is mutated again (up to ``retries`` times, first from its parent, then
 from the last try) so that evaluations go to new strategies. Fitness is cached by the
 strategy's canonical text, so no strategy is fetched through twice.

@@ -5,12 +5,13 @@
 Run it in a subscriber host (it refuses the root network namespace, as the engine does).
 It listens on the Unix socket PATH, a file in the run's directory, for the search
 (pool.py) and answers each request line ``{"strategy": TEXT, "seed": N}`` with one line:
-what the fetch got and the engine's counts. For each request it applies the strategy with
-the engine's own Runner (runner.py) and rules (rules.py), as ``python -m
-tools.circumvent.geneva`` does, fetches URL with curl meanwhile, and takes the rules away
-when curl ends. The queue stays bound from one request to the next, so a request costs a
-fetch and a few iptables calls, not the seconds it takes to start Python and scapy. The
-engine's random draws (``corrupt``) come from the request's seed.
+what the fetch got and the engine's counts. For each request it applies the strategy to
+the host's port-443 packets with the engine's own Runner (runner.py) and rules
+(rules.py), as ``python -m tools.circumvent.geneva`` does, fetches URL with curl
+meanwhile, and takes the rules away when curl ends. The queue stays bound from one
+request to the next, so a request costs a fetch and a few iptables calls, not the
+seconds it takes to start Python and scapy. The engine's random draws (``corrupt``) come
+from the request's seed.
 
 It runs at real-time priority, as the lab tests run the engine (tests/lab/strategies.py
 says why), and its curl at normal priority (SCHED_RESET_ON_FORK).
