@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -87,6 +88,11 @@ def install(generation: str) -> str:
             break
         except urllib.error.HTTPError as exc:  # 503: the portal is still making the CA
             if exc.code != 503 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+        except urllib.error.URLError as exc:  # qca.kz not resolved yet (a resolver still starting)
+            temporary = isinstance(exc.reason, socket.gaierror) and exc.reason.errno == socket.EAI_AGAIN
+            if not temporary or time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
     cert = x509.load_pem_x509_certificate(data)
