@@ -2,12 +2,12 @@
 
 python -m bench                    # every benchmark in turn, each with its own defaults
 python -m bench NAME [ARGS ...]    # one benchmark with its arguments: startup, interception, censor_throughput,
-                                   # national_scale, packet_paths, circumvention
+                                   # national_scale, packet_paths, circumvention, strategy_search
 """
 
 import sys
 
-from bench import censor_throughput, circumvention, interception, national_scale, packet_paths, startup
+from bench import censor_throughput, circumvention, interception, national_scale, packet_paths, startup, strategy_search
 
 BENCHMARKS = {
     "startup": startup.main,
@@ -16,6 +16,7 @@ BENCHMARKS = {
     "national_scale": national_scale.main,
     "packet_paths": packet_paths.main,
     "circumvention": circumvention.main,
+    "strategy_search": strategy_search.main,
 }
 
 
