@@ -75,7 +75,7 @@ from tools.dpi.tls import parse_client_hello
 from tools.gateway import mitm, rules, upstream
 from tools.gateway.flows import COLLECTING, DECIDING, DONE, HANDSHAKE, Flow, FlowTable, Key
 from tools.gateway.forged import ForgedContexts
-from tools.gateway.national_ca import GENERATIONS, NationalCA
+from tools.gateway.national_ca import GENERATIONS, NationalCA, SpareKeys
 from tools.gateway.pool import Pool
 from tools.gateway.stats import Stats, rss_kb
 from tools.gateway.surveillance import Log
@@ -84,6 +84,7 @@ from tools.gateway.walled_garden import WalledGarden
 
 MAX_HELD_SEGMENTS = 8  # with ``reassemble``: segments held for one ClientHello, at most
 MAX_HELLO_BYTES = 16 * 1024  # and their bytes
+SPARE_KEYS = 16  # fresh leaf keys made ahead (national_ca.SpareKeys): a phase first meets many names at once
 TICK = 0.02  # seconds between housekeeping rounds (decisions, expiry) while packets flow
 STATS_EVERY = 1.0  # seconds between writes of the stats file
 
@@ -136,6 +137,7 @@ class Interceptor:
         self.config = config
         ca = NationalCA.load(config.ca_dir, GENERATIONS[config.generation])
         ca.shift_hours = config.shift_hours
+        ca.spares = SpareKeys(SPARE_KEYS)
         self.contexts = ForgedContexts(ca, config.workdir)
         self.upstream_ctx = upstream.context(config.trust_bundle)
         self.sessions = upstream.Sessions()
