@@ -5,11 +5,14 @@ each run as a Python process inside their node, say "ready" on their first line 
 output once their kernel rules are in, and write their errors to a log. ``failure``
 tells whether the process has died on its own, and why (the last line of its log), so
 that the runner fails a phase whose censor died instead of measuring a censor that is
-not there (issue 9: never silently).
+not there (issue 9: never silently). A process started with ``control`` takes requests,
+one JSON line each on its stdin, and answers each with one line (the engine: attach and
+detach a censor).
 """
 
 from __future__ import annotations
 
+import os
 import select
 import subprocess
 import sys
@@ -24,16 +27,20 @@ READY_TIMEOUT = 30.0
 
 
 class CensorProcess:
-    def __init__(self, host: Node, module: str, config: Path, log: Path, what: str) -> None:
+    def __init__(self, host: Node, module: str, config: Path, log: Path, what: str, control: bool = False) -> None:
         """Start ``python -m MODULE CONFIG`` in ``host`` and wait for its "ready" line."""
         self.what, self.host_name, self.log = what, host.name, log
+        self.pending = b""  # output read but not yet taken as a line
+        self.died: str | None = None  # why, once it has died on its own
         with open(log, "ab") as err:
             self.proc: subprocess.Popen | None = host.popen(
-                [sys.executable, "-u", "-m", module, str(config)], cwd=str(REPO), stdout=subprocess.PIPE, stderr=err
+                [sys.executable, "-u", "-m", module, str(config)],
+                cwd=str(REPO),
+                stdin=subprocess.PIPE if control else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=err,
             )
-        assert self.proc.stdout is not None
-        said = select.select([self.proc.stdout], [], [], READY_TIMEOUT)[0]
-        if not said or "ready" not in self.proc.stdout.readline().decode(errors="replace"):
+        if "ready" not in self.line(READY_TIMEOUT):
             self.proc.kill()
             self.proc.wait()
             raise RuntimeError(f"{what} did not start on {host.name}: {self.last_words() or 'no output'} (see {log})")
@@ -41,6 +48,31 @@ class CensorProcess:
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
+
+    def line(self, timeout: float) -> str:
+        """The next line of the process's output ("" if none came within ``timeout``)."""
+        assert self.proc is not None and self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self.pending and select.select([fd], [], [], timeout)[0]:
+            data = os.read(fd, 4096)
+            if not data:
+                break
+            self.pending += data
+        line, _, self.pending = self.pending.partition(b"\n")
+        return line.decode(errors="replace")
+
+    def request(self, line: str, timeout: float = READY_TIMEOUT) -> str:
+        """Send one request line and return the answer line (RuntimeError if none comes)."""
+        assert self.proc is not None and self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(line.encode() + b"\n")
+            self.proc.stdin.flush()
+        except OSError:
+            pass  # it is gone: said below
+        answer = self.line(timeout)
+        if not answer:
+            raise RuntimeError(f"{self.what} on {self.host_name} did not answer: {self.failure() or 'timeout'}")
+        return answer
 
     def last_words(self) -> str:
         """The last line of the process's log."""
@@ -50,14 +82,20 @@ class CensorProcess:
             return ""
         return lines[-1] if lines else ""
 
-    def failure(self) -> str | None:
-        """Why the process is gone though nobody stopped it, else None."""
+    def failure(self, what: str | None = None) -> str | None:
+        """Why the process is gone though nobody stopped it, else None; said as ``what``
+        (a censor it served) died, with the last words it had when first seen dead."""
         if self.proc is None or self.proc.poll() is None:
             return None
-        said = self.last_words() or "no message"
-        return f"{self.what} on {self.host_name} died (exit {self.proc.returncode}): {said}"
+        if self.died is None:
+            self.died = f"died (exit {self.proc.returncode}): {self.last_words() or 'no message'}"
+        return f"{what or self.what} on {self.host_name} {self.died}"
 
     def stop(self) -> None:
         if self.proc is not None:
             stop_process(self.proc)
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
             self.proc = None
