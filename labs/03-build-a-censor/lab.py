@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +24,11 @@ from build_a_censor import checker, live, rules
 from build_a_censor.starter import FILE
 
 from labs.framework.checks import Task, TaskResult
-from labs.framework.definition import LabDefinition
-from tools.lab.session import LabSession
+from labs.framework.shared_lab import SharedLab
 from tools.lab.steps import Step
 
 
-class BuildACensor(LabDefinition):
+class BuildACensor(SharedLab):
     number = rules.LAB
     title = "Build a censor"
     hours = "2-3"
@@ -48,37 +45,11 @@ class BuildACensor(LabDefinition):
     )  # fmt: skip
     script = (("home1", "dig +short @8.8.8.8 vk.com"),)
 
-    def __init__(self) -> None:
-        self.session: LabSession | None = None
-        self._held: ExitStack | None = None  # while a class is graded: what holds its shared lab
-
     def variant(self, student: str) -> dict[str, Any]:
         return rules.variant(student)
 
     def steps(self, variant: dict[str, Any]) -> list[Step]:
         return []  # the student attaches their own censor (run.py live)
-
-    @contextmanager
-    def grading(self) -> Iterator[None]:
-        """A class graded at once (grade-all, tests): its live checks share one lab, built
-        by the first that needs it. Inside another such block, that block's lab."""
-        if self._held is not None:
-            yield
-            return
-        with ExitStack() as held:
-            self._held = held
-            try:
-                yield
-            finally:
-                self._held, self.session = None, None
-
-    def shared_session(self) -> LabSession:
-        """The lab the live checks of the class being graded share (built on first use)."""
-        if self._held is None:
-            raise RuntimeError("no class is being graded: use LAB.grading()")
-        if self.session is None:
-            self.session = self._held.enter_context(LabSession())
-        return self.session
 
     def check(self, variant: dict[str, Any], submission: Path) -> list[TaskResult]:
         recall, precision, live_, hostile = self.tasks
@@ -102,9 +73,7 @@ class BuildACensor(LabDefinition):
         return scored
 
     def _live(self, student: str, censor: Path) -> live.Outcome:
-        if self._held is not None:
-            return live.check(self.shared_session(), student, censor)
-        with LabSession() as session:
+        with self.live_session() as session:
             return live.check(session, student, censor)
 
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,7 @@ from get_around_it.recipes import Recipe
 
 from labs.framework.answers import FILE
 from labs.framework.checks import Task, TaskResult
-from labs.framework.definition import LabDefinition
+from labs.framework.shared_lab import SharedLab
 from tools.lab.lab import Lab
 from tools.lab.session import LabSession
 from tools.lab.steps import Step
@@ -54,7 +52,7 @@ def _tasks() -> tuple[Task, ...]:
     return tuple(out)
 
 
-class GetAroundIt(LabDefinition):
+class GetAroundIt(SharedLab):
     number = catalogue.LAB
     title = "Get around it"
     hours = "2-3"
@@ -66,10 +64,6 @@ class GetAroundIt(LabDefinition):
         ("home1", "curl -sS -o /dev/null -w 'kaspi.kz: HTTP %{http_code}\\n' https://kaspi.kz/"),
     )
 
-    def __init__(self) -> None:
-        self.session: LabSession | None = None
-        self._held: ExitStack | None = None  # while a class is graded: what holds its shared lab
-
     def variant(self, student: str) -> dict[str, Any]:
         return catalogue.variant(student)
 
@@ -80,28 +74,6 @@ class GetAroundIt(LabDefinition):
         from get_around_it.cli import LabCLI
 
         LabCLI(variant, lab)
-
-    @contextmanager
-    def grading(self) -> Iterator[None]:
-        """A class graded at once (grade-all, tests): its replays share one lab, built by
-        the first that needs it. Inside another such block, that block's lab."""
-        if self._held is not None:
-            yield
-            return
-        with ExitStack() as held:
-            self._held = held
-            try:
-                yield
-            finally:
-                self._held, self.session = None, None
-
-    def shared_session(self) -> LabSession:
-        """The lab the replays of the class being graded share (built on first use)."""
-        if self._held is None:
-            raise RuntimeError("no class is being graded: use LAB.grading()")
-        if self.session is None:
-            self.session = self._held.enter_context(LabSession(self.topology, **self.topology_params))
-        return self.session
 
     def check(self, variant: dict[str, Any], submission: Path) -> list[TaskResult]:
         given = recipes.read(submission)
@@ -130,9 +102,7 @@ class GetAroundIt(LabDefinition):
         if os.geteuid() != 0:
             return "not replayed: the checker replays recipes in a live lab, which needs root (sudo make check L=4 ...)"
         try:
-            if self._held is not None:
-                return self._replay(self.shared_session(), variant, found)
-            with LabSession(self.topology, **self.topology_params) as session:
+            with self.live_session() as session:
                 return self._replay(session, variant, found)
         except (RuntimeError, OSError) as exc:  # LabSessionError among them: the lab, not the recipe
             return f"the grading lab failed, not your recipe: {' '.join(str(exc).split())}"
