@@ -26,7 +26,7 @@ from tests.unit.samples import client_hello
 from tools.basics.paths import REPO
 from tools.censors.base import CensorError
 from tools.censors.engine import Engine
-from tools.censors.queue import QueueCensor
+from tools.censors.queue import QueueCensor, marks
 from tools.censors.registry import CENSORS
 from tools.censors.spoof_dns_response import SpoofDNSResponse
 
@@ -131,10 +131,11 @@ def test_the_offline_grader_refuses_a_bad_parameter_before_grading(tmp_path: Pat
 
 
 class FakePacket:
-    """What netfilterqueue hands the engine, recording the verdict it gets."""
+    """What netfilterqueue hands the engine (a packet censor 1 selected: its bit in the
+    mark), recording the verdict it gets."""
 
     def __init__(self, payload: bytes) -> None:
-        self.payload, self.mark, self.verdicts = payload, 0, []
+        self.payload, self.mark, self.verdicts = payload, marks(1)[0], []
 
     def get_payload(self) -> bytes:
         return self.payload
@@ -176,6 +177,13 @@ class Exploding(QueueCensor):
         raise UnicodeError("label too long")
 
 
+def engine_for(censor: QueueCensor, log: Any, injector: Any) -> Engine:
+    """An engine deciding for ``censor`` alone, as censor 1."""
+    engine = Engine(injector)
+    engine.add(censor, 1, log)
+    return engine
+
+
 def query(names: list[str]) -> bytes:
     qd = [DNSQR(qname=n) for n in names]
     return bytes(IP(src=CLIENT, dst="8.8.8.8") / UDP(sport=5353, dport=53) / DNS(id=7, rd=1, qd=qd))
@@ -186,7 +194,7 @@ def test_an_exception_on_a_packet_gives_it_the_failure_verdict_and_the_engine_go
     fail_closed: bool, verdict: str
 ) -> None:
     log = io.StringIO()
-    engine = Engine(Exploding(fail_closed=fail_closed), 1, log, RefusingInjector())
+    engine = engine_for(Exploding(fail_closed=fail_closed), log, RefusingInjector())
     packets = [FakePacket(b"\x45\x00\x00\x14" + bytes(16)), FakePacket(b""), FakePacket(b"\xff" * 7)]
     for pkt in packets:
         engine.handle(pkt)
@@ -200,7 +208,7 @@ def test_a_forged_dns_answer_for_25_questions_fits_and_the_engine_keeps_injectin
     """Issue 9, item 3: a 25-question query made the forged reply too big for the MTU,
     ``injector.send`` raised outside the engine's guard, and the engine died."""
     injector = RefusingInjector()
-    engine = Engine(SpoofDNSResponse(domains=["facebook.com"]), 1, io.StringIO(), injector)
+    engine = engine_for(SpoofDNSResponse(domains=["facebook.com"]), io.StringIO(), injector)
     big = FakePacket(query(["www.facebook.com"] + [f"n{i}.facebook.com" for i in range(24)]))
     assert len(big.payload) > 500
     engine.handle(big)
@@ -223,7 +231,7 @@ def test_an_injection_the_kernel_refuses_is_counted_and_the_packet_gets_the_fail
             return Decision("drop", [IP(dst=ip.src) / UDP() / (b"x" * 3000)], note="forged")
 
     injector = RefusingInjector()
-    engine = Engine(Oversized(), 1, io.StringIO(), injector)
+    engine = engine_for(Oversized(), io.StringIO(), injector)
     pkt = FakePacket(query(["vk.com"]))
     engine.handle(pkt)
     assert pkt.verdicts == ["accept"] and not injector.sent
