@@ -84,6 +84,7 @@ from tools.gateway.walled_garden import WalledGarden
 
 MAX_HELD_SEGMENTS = 8  # with ``reassemble``: segments held for one ClientHello, at most
 MAX_HELLO_BYTES = 16 * 1024  # and their bytes
+SPARE_KEYS_AT_START, SPARE_WAIT = 8, 10.0  # spares made before it says ready, within seconds
 SPARE_KEYS = 16  # fresh leaf keys made ahead (national_ca.SpareKeys): a phase first meets many names at once
 TICK = 0.02  # seconds between housekeeping rounds (decisions, expiry) while packets flow
 STATS_EVERY = 1.0  # seconds between writes of the stats file
@@ -137,7 +138,7 @@ class Interceptor:
         self.config = config
         ca = NationalCA.load(config.ca_dir, GENERATIONS[config.generation])
         ca.shift_hours = config.shift_hours
-        ca.spares = SpareKeys(SPARE_KEYS)
+        self.spares = ca.spares = SpareKeys(SPARE_KEYS)
         self.contexts = ForgedContexts(ca, config.workdir)
         self.upstream_ctx = upstream.context(config.trust_bundle)
         self.sessions = upstream.Sessions()
@@ -482,6 +483,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     rules.install(config.queue)
     device.garden.install()
+    device.spares.wait(SPARE_KEYS_AT_START, SPARE_WAIT)  # the first names it meets need not wait for keys
     print(f"interceptor: ready on queue {config.queue}, {len(config.targets)} target names", flush=True)
     try:
         device.run(stop)

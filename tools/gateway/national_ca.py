@@ -153,6 +153,12 @@ class SpareKeys:
         while True:
             self.ready.put(host_key_now())  # blocks while the pool is full
 
+    def wait(self, count: int, timeout: float) -> None:
+        """Until ``count`` spares are ready (at most the pool's size) or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        while self.ready.qsize() < min(count, self.ready.maxsize) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def take(self) -> rsa.RSAPrivateKey:
         try:
             return self.ready.get_nowait()
