@@ -14,7 +14,8 @@ Each censor's chain in the node's FORWARD path (V: the engine's verdict is on th
     -m connmark --mark DONE  -> RETURN
     <selection>, no V      -> MARK DONE   (before the verdict, DONE means "selected")
 
-and after every censor's chain, the node's KZQ chain:
+and after every censor's chain, the node's KZQ chain (a packet with none of these bits
+returns at its first rule):
 
     -j KZQC: DONE, no V -> NFQUEUE 100+index        (fail-closed censors, oldest first)
     -j KZQO: DONE, no V -> NFQUEUE 100+index --queue-bypass   (the others, newest first)
@@ -44,9 +45,11 @@ from tools.censors.process import CensorProcess
 MAX_ATTACHED = 12  # censors with their own mark bits at once (the lab hands out 1..12)
 VERDICT, DROP_NOW = 0x4, 0x8  # bits 2-3: the engine has decided this packet; drop it at KZQ
 CENSOR_BITS = sum(1 << bit for bit in range(4, 4 + 2 * MAX_ATTACHED))  # every censor's DONE and BLOCK
+ENGINE_BITS = sum(1 << bit for bit in range(4, 4 + 2 * MAX_ATTACHED, 2)) | VERDICT | DROP_NOW  # DONE, V, X
 QUEUE, CLOSED, OPEN = "KZQ", "KZQC", "KZQO"
 QUEUE_CHAINS_SETUP = (  # idempotent: the node's queue chains, last in FORWARD
     f"iptables -w -N {QUEUE} 2>/dev/null && iptables -w -N {CLOSED} && iptables -w -N {OPEN}"
+    f" && iptables -w -A {QUEUE} -m mark --mark 0x0/{ENGINE_BITS:#x} -j RETURN"  # no censor's business: at once
     f" && iptables -w -A {QUEUE} -j {CLOSED} && iptables -w -A {QUEUE} -j {OPEN}"
     f" && iptables -w -A {QUEUE} -m mark --mark {VERDICT | DROP_NOW:#x}/{VERDICT | DROP_NOW:#x} -j DROP;"
     f" iptables -w -C FORWARD -j {QUEUE} 2>/dev/null || iptables -w -A FORWARD -j {QUEUE}"
