@@ -484,6 +484,7 @@ def main(argv: list[str]) -> int:
     rules.install(config.queue)
     device.garden.install()
     device.spares.wait(SPARE_KEYS_AT_START, SPARE_WAIT)  # the first names it meets need not wait for keys
+    device.write_stats()  # the counters exist from the moment it says ready
     print(f"interceptor: ready on queue {config.queue}, {len(config.targets)} target names", flush=True)
     try:
         device.run(stop)
