@@ -8,7 +8,9 @@ not one): ``mininet> ...`` lines are typed at the Mininet CLI that the handout's
 handout's order (as in a second terminal while the CLI is open). The lab is left with
 ``exit`` after its last CLI line. Only the handout's placeholders are filled in:
 ``your-id`` with the student id, and ``<name>`` ones from the student's variant
-(``PLACEHOLDERS``, the handout says what each one is).
+(``PLACEHOLDERS``, the handout says what each one is). A file the handout has the student
+write before a command runs it (``STUDENT_FILES``) is taken from the lab's reference
+submission.
 
 A command failed when it did not run as written: Mininet's ``*** Unknown command``, a
 shell's ``command not found``, a missing file, a Python traceback, a usage error, or a
@@ -19,7 +21,8 @@ the tool ran. A node command's status is read in the node's own shell right afte
 
 ``--work DIR`` plays the handout in DIR instead of the repository: DIR gets a link to each
 of the repository's top-level entries, and the handout's work folders are made there,
-so a test leaves nothing in the repository.
+so a test leaves nothing in the repository. Every command's output is kept in the lab's
+work folder, ``walkthrough.log``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -49,6 +53,9 @@ PLACEHOLDERS: dict[int, dict[str, Callable[[dict[str, Any]], str]]] = {
     1: {"<blocked-site>": lambda v: v["names"][0]},  # a site the censor of the variant blocks
     5: {"<HHMM>": lambda v: v["windows"][0][0].replace(":", "")},  # a dark hour's sample
 }
+# What a handout has the student write before running it, per lab: taken from the lab's
+# reference submission (solution/), as a student who did the earlier tasks has it.
+STUDENT_FILES: dict[int, tuple[str, ...]] = {2: ("detect.py",)}
 # Non-zero exit statuses that are an answer, not a failure to run: the network said no
 # (curl: resolve, connect, timeout, TLS, empty reply, receive, certificate; dig: no
 # reply; openssl s_client and the lab's probes: the connection or the probe failed), or
@@ -259,9 +266,20 @@ def checkout(work: Path) -> Path:
     return work
 
 
+def written(number: int, cwd: Path) -> None:
+    """The files lab ``number``'s handout has the student write, from its reference submission."""
+    folder = registry.find(number)
+    for name in STUDENT_FILES.get(folder.number, ()):
+        mine = cwd / f"lab{folder.number}-work" / name
+        if not mine.exists() and (folder.path / "solution" / name).is_file():
+            mine.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(folder.path / "solution" / name, mine)
+
+
 def play(number: int, student: str, cwd: Path, say: Callable[[str], None]) -> list[Outcome]:
     """Every command of lab ``number``'s handout run as written, in ``cwd``; one outcome each."""
     todo = commands(number, student)
+    written(number, cwd)
     last_cli = max((i for i, c in enumerate(todo) if c.cli), default=-1)
     outcomes: list[Outcome] = []
     session: Session | None = None
@@ -288,9 +306,7 @@ def play(number: int, student: str, cwd: Path, say: Callable[[str], None]) -> li
                 done(command, started, output, status, judge(command, output, status) or "no Mininet CLI opened")
                 session = None
             else:
-                say(
-                    f"...    {time.monotonic() - started:6.1f}s  line {command.line:3}: {command.text}  (the CLI is open)"
-                )
+                say(f"...    {time.monotonic() - started:6.1f}s  line {command.line:3}: {command.text}  (CLI open)")
         else:
             done(command, started, *shell(command, cwd))
         if session is not None and opened is not None and i == last_cli:
@@ -318,6 +334,10 @@ def main(argv: list[str] | None = None) -> int:
     failed = [o for o in outcomes if o.failure]
     for o in failed:
         print(f"--- line {o.command.line}: {o.command.text}\n{o.output.strip()[-1500:]}")
+    log = cwd / f"lab{number}-work" / "walkthrough.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("".join(f"--- line {o.command.line}: {o.command.text}\n{o.output}\n" for o in outcomes))
+    print(f"kzlab: every command's output: {log}")
     print(f"kzlab: walkthrough of lab {number} for {student}: {len(outcomes) - len(failed)} of {len(outcomes)} "
           f"commands ran as written, {len(failed)} failed, in {time.monotonic() - started:.0f} s")  # fmt: skip
     return 1 if failed else 0
