@@ -123,8 +123,9 @@ def extract(handout: str) -> list[Command]:
     return out
 
 
-def commands(number: int, student: str) -> list[Command]:
-    """Lab ``number``'s handout commands for ``student``, placeholders filled in from the variant."""
+def commands(number: int, student: str, handout: str | None = None) -> list[Command]:
+    """Lab ``number``'s handout commands for ``student`` (or those of ``handout``, a text in
+    its place), placeholders filled in from the variant."""
     folder = registry.find(number)
     values = {"your-id": student}
     wanted = PLACEHOLDERS.get(folder.number, {})
@@ -132,7 +133,7 @@ def commands(number: int, student: str) -> list[Command]:
         variant = folder.definition.variant(student)
         values |= {name: get(variant) for name, get in wanted.items()}
     out = []
-    for c in extract((folder.path / "README.md").read_text()):
+    for c in extract(handout if handout is not None else (folder.path / "README.md").read_text()):
         text = c.text
         for name, value in values.items():
             text = text.replace(name, value)
@@ -276,9 +277,10 @@ def written(number: int, cwd: Path) -> None:
             shutil.copy(folder.path / "solution" / name, mine)
 
 
-def play(number: int, student: str, cwd: Path, say: Callable[[str], None]) -> list[Outcome]:
-    """Every command of lab ``number``'s handout run as written, in ``cwd``; one outcome each."""
-    todo = commands(number, student)
+def play(number: int, student: str, cwd: Path, say: Callable[[str], None], handout: str | None = None) -> list[Outcome]:
+    """Every command of lab ``number``'s handout (or of ``handout``) run as written, in ``cwd``;
+    one outcome each."""
+    todo = commands(number, student, handout)
     written(number, cwd)
     last_cli = max((i for i, c in enumerate(todo) if c.cli), default=-1)
     outcomes: list[Outcome] = []
