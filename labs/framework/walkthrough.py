@@ -251,8 +251,9 @@ def shell(command: Command, cwd: Path) -> tuple[str, int | None]:
             ["bash", "-c", command.text], cwd=cwd, stdin=subprocess.DEVNULL,
             capture_output=True, text=True, timeout=TIMEOUT,
         )  # fmt: skip
-    except subprocess.TimeoutExpired as exc:
-        return f"{exc.stdout or ''}{exc.stderr or ''}", None
+    except subprocess.TimeoutExpired as exc:  # what it printed so far comes as bytes
+        said = [x.decode(errors="replace") if isinstance(x, bytes) else x or "" for x in (exc.stdout, exc.stderr)]
+        return "".join(said), None
     made = MAKE_ERROR.findall(proc.stdout + proc.stderr)
     status = int(made[-1]) if made and proc.returncode == 2 else proc.returncode
     return proc.stdout + proc.stderr, status
