@@ -80,6 +80,9 @@ FAILED = (
     ("invalid option", "a usage error"),
     ("syntax error", "a shell syntax error"),
     ("make: *** No rule", "make has no such target"),
+    ("kzlab: error: ", "bad input"),
+    ("kzlab: no method ", "the lab has no such method"),  # lab 4's CLI
+    ("kzlab: nothing on as ", "nothing of that name is on"),  # lab 4's CLI
 )
 MAKE_ERROR = re.compile(r"^make: \*\*\* \[[^]]*\] Error (\d+)$", re.MULTILINE)
 TIMEOUT = 900.0  # one command (a checker that builds a lab takes about a minute)

@@ -30,7 +30,7 @@ from tools.basics.paths import REPO
 pytestmark = [pytest.mark.fresh_root, pytest.mark.timeout(3900)]
 
 root = fresh.root  # the fixture: an empty directory for the root, removed afterwards
-STUDENT = "s37"  # every lab's variant walked through on this machine too
+STUDENT = "s37"  # the id whose variants the suite and the development machine walked through too
 SUMMARY = re.compile(
     r"^kzlab: walkthrough of lab (\d+) for \S+: (\d+) of (\d+) commands ran as written, (\d+) failed, in (\d+) s$",
     re.MULTILINE,

@@ -62,6 +62,7 @@ def test_a_measurement_the_network_refuses_ran_and_a_usage_error_did_not() -> No
     assert walkthrough.judge(blocked, "curl: (2) no URL specified\n", 2) == "exit status 2"
     check = Command(0, "make check L=1 STUDENT=s37 SUBMISSION=lab1-work", cli=False)
     assert walkthrough.judge(check, "  total 0/100\n", 1) is None
-    assert walkthrough.judge(check, "kzlab: error: unknown lab '9'\n", 2) == "exit status 2"
+    assert walkthrough.judge(check, "kzlab: error: unknown lab '9'\n", 2) == "bad input"
+    assert walkthrough.judge(check, "make: *** [Makefile:61: check] Error 2\n", 2) == "exit status 2"
     typo = Command(0, "tcpdump -nr lab5-work/samples/0800/border-transit.pcap icmp", cli=False)
     assert walkthrough.judge(typo, "tcpdump: lab5-work/x.pcap: No such file or directory\n", 1) == "a file is missing"
