@@ -110,9 +110,12 @@ def test_http_round_trip_timeout_through_fetch(serve: Callable) -> None:
 
 
 def test_connection_reset_on_recv(serve: Callable) -> None:
-    """The server accepts and closes with SO_LINGER 0 (an RST): recv() gets ECONNRESET."""
-    server = serve(rst)
+    """The server accepts, reads the client's first byte and closes with SO_LINGER 0 (an
+    RST): recv() gets ECONNRESET. (Reset at once, the RST can overtake a connect() whose
+    process has not yet run again on a loaded machine.)"""
+    server = serve(lambda conn: (conn.recv(1), rst(conn)))
     with socket.create_connection((LOOPBACK, server.port), timeout=2) as sock:
+        sock.sendall(b"x")
         with pytest.raises(ConnectionResetError) as info:
             sock.recv(1)
         assert failures.classify(info.value) == failures.CONNECTION_RESET
