@@ -1,4 +1,5 @@
-"""Every test: an unexpected skip is a failure.
+"""Every test: an unexpected skip is a failure; and how the suite is shared between
+pytest-xdist's workers (``make test`` runs ``-n WORKERS --dist loadgroup``).
 
 A skip is allowed only when its reason is a platform gap of this platform
 (tests/platform_gaps.py: a package that tools/setup/platform-gaps and the README list as
@@ -13,6 +14,17 @@ from collections.abc import Generator
 import pytest
 
 from tests import platform_gaps
+
+PLAYS_GROUP = "plays"  # every test that looks at a scenario run: one worker, which plays them all
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """One xdist group per test module (its module-scoped lab is built once, on one worker),
+    and one for every test that looks at a scenario run (tests/lab/plays.py starts the runs
+    side by side on the worker that runs the first of them). Without xdist, marks only."""
+    for item in items:
+        group = PLAYS_GROUP if item.get_closest_marker("play") else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -29,6 +29,7 @@ def test_signal_mid_run_leaves_nothing(signum: signal.Signals, tmp_path: Path) -
     assert json.loads((results / "summary.json").read_text())["interrupted"] == signum.name
 
 
+@pytest.mark.serial  # its killed run stays stale until `make clean`: no other run may clean it first
 def test_sigkill_then_make_clean_leaves_nothing(tmp_path: Path) -> None:
     proc = support.start("run", "baseline", "--results", str(tmp_path))
     netns, _ = support.wait_ready(proc)

@@ -101,8 +101,13 @@ def destroy(run: Run) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid), signal.SIGKILL)
         subprocess.run(["ip", "netns", "delete", run.netns], capture_output=True)
-    shutil.rmtree(run.dir, ignore_errors=True)
     shutil.rmtree(run.named_dir, ignore_errors=True)
+    # The run directory (with its owner file) goes last, and first out of sight in one
+    # step: a run being torn down never looks stale to another process meanwhile.
+    hidden = RUN_ROOT / f".gone-{run.id}"
+    with contextlib.suppress(FileNotFoundError):
+        run.dir.rename(hidden)
+    shutil.rmtree(hidden, ignore_errors=True)
 
 
 def stale_runs() -> list[Run]:
