@@ -36,6 +36,7 @@ from tools.censors.tls_sni import FIRST_DATA, first_segment_sni, selects_first_d
 from tools.dpi.ipv4 import Packet
 
 UNITS = {"bit": 1, "kbit": 1_000, "mbit": 1_000_000, "gbit": 1_000_000_000, "bps": 8, "kbps": 8_000, "mbps": 8_000_000}
+HOLDING_PRUNE_AT = 4096  # held flows remembered before the ones let go are forgotten
 HOLD_FIELDS = {
     "delay_s": Field(number(0, 60, "seconds"), "how long a listed flow's ClientHello is held", 3.9),
     "jitter_s": Field(number(0, 60, "seconds"), "up to this much longer, at random", 0.3),
@@ -59,6 +60,7 @@ class ThrottleTrafficForTLSSNI(ListsNames, QueueCensor):
         super().__init__(**params)
         self.delay_s, self.jitter_s, self.rate = (self.params[k] for k in ("delay_s", "jitter_s", "rate"))
         self.holding: dict[tuple, float] = {}  # flow -> when its held ClientHello is let go (live)
+        self.prune_at = HOLDING_PRUNE_AT
 
     # -- the decision, live and offline -------------------------------------------------
 
@@ -77,8 +79,11 @@ class ThrottleTrafficForTLSSNI(ListsNames, QueueCensor):
         if self.holding.get(key, 0.0) > now:
             return Decision("drop")  # a retransmission: the held ClientHello goes on later
         self.holding.pop(key, None)
-        if len(self.holding) > 4096:  # forget flows let go long ago
+        if len(self.holding) > self.prune_at:
+            # Forget flows let go long ago. The bound follows the flows still held, so that
+            # many held at once (a flood of listed names) cost one pass, not one per packet.
             self.holding = {k: t for k, t in self.holding.items() if t > now}
+            self.prune_at = max(HOLDING_PRUNE_AT, 2 * len(self.holding))
         _, sni = first_segment_sni(pkt)
         if not self.throttles(sni):
             flows[key] = "pass"

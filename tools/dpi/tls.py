@@ -9,6 +9,7 @@ SNI-based censors.
 
 from __future__ import annotations
 
+import functools
 import ssl
 import struct
 from dataclasses import dataclass
@@ -53,8 +54,10 @@ def client_hello(sni: str | None) -> bytes:
     raise AssertionError("a handshake cannot complete without a server")
 
 
+@functools.lru_cache(maxsize=16)
 def parse_client_hello(data: bytes) -> ClientHello:
-    """Parse the first bytes of a client's stream (see the module docstring)."""
+    """Parse the first bytes of a client's stream (see the module docstring). Cached: the
+    censors that read one packet in turn (tools/censors/engine.py) parse it once."""
     if len(data) < 5:
         return ClientHello(complete=False, is_tls=True, needed=5 - len(data)) if _prefix_ok(data) else NOT_TLS
     content, record_version, length = struct.unpack("!BHH", data[:5])
