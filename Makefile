@@ -57,7 +57,7 @@ SUBMISSION ?= lab$(L)-work
 OUT        ?= handout
 SUBMISSIONS ?= submissions
 
-.PHONY: lab check handout grade-all
+.PHONY: lab check handout grade-all walkthrough
 
 lab: setup
 	$(PY) -m labs lab $(L) --student "$(STUDENT)" $(ARGS)
@@ -70,3 +70,8 @@ handout:
 
 grade-all:
 	@$(PY) -m labs grade-all $(L) --submissions "$(SUBMISSIONS)" $(ARGS)
+
+# A handout's commands typed as written, as a new student types them (lab N's Mininet CLI
+# for the `mininet>` lines); exit 0 only when every one ran.
+walkthrough: setup
+	$(PY) -m labs walkthrough $(L) --student "$(STUDENT)" $(ARGS)

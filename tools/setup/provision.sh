@@ -17,6 +17,8 @@ apt_packages=(
   util-linux tcpdump tshark openssl ca-certificates curl dnsutils iperf3
   bind9 nginx bird2 libnss3-tools libnetfilter-queue-dev
   python3 python3-venv python3-dev gcc
+  # the handouts' `sudo make lab ...` (a minimal image has no sudo)
+  sudo
   # the browser test (1.11) and the Vagrantfile test
   chromium vagrant
   # circumvention tools (issue 11): servers abroad and clients in subscriber hosts
