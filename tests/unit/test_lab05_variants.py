@@ -16,6 +16,7 @@ from labs.framework import registry
 from tests.unit.samples import client_hello
 from tools.basics.clock import parse_time
 from tools.censors.registry import CENSORS
+from tools.censors.throttle_access_network import ThrottleAccessNetwork
 from tools.dpi import ipv4
 from tools.play import predict
 from topologies import kz_national
@@ -63,7 +64,7 @@ def test_every_sampled_day_expects_what_the_model_predicts(model: Any) -> None:
 def test_a_throttled_operator_slows_its_subscribers_not_what_it_hosts(model: Any) -> None:
     """kt throttled: its subscribers' fetches are slow, at home and abroad; abroad fetching
     kaspi.kz and a Kcell subscriber fetching it only cross kt's router, untouched."""
-    slow = CENSORS["ThrottleAccessNetwork"]()
+    slow = ThrottleAccessNetwork()
     assert slow.effect(model, "kt", "kt_1", KASPI, None) == "throttled"
     assert slow.effect(model, "kt", "kt_1", FB, None) == "throttled"
     assert slow.effect(model, "kt", "abroad", KASPI, None) is None
@@ -72,14 +73,16 @@ def test_a_throttled_operator_slows_its_subscribers_not_what_it_hosts(model: Any
 
 
 def hello(src: str, dst: str) -> ipv4.Packet:
-    return ipv4.parse(bytes(IP(src=src, dst=dst) / TCP(sport=40001, dport=443, flags="PA") / client_hello("kaspi.kz")))
+    pkt = ipv4.parse(bytes(IP(src=src, dst=dst) / TCP(sport=40001, dport=443, flags="PA") / client_hello("kaspi.kz")))
+    assert pkt is not None
+    return pkt
 
 
 def test_a_throttled_operator_selects_its_access_networks_flows_only() -> None:
     """The kernel's selection and its offline twin: port-443 flows from or to the access
     prefixes, nothing else; the node's engine rebuilds the same selection from the params."""
-    slow = CENSORS["ThrottleAccessNetwork"](access=["95.56.0.0/16"])
+    slow = ThrottleAccessNetwork(access=["95.56.0.0/16"])
     assert slow.selects(hello(KT_1, KASPI)) and slow.selects(hello(FB, KT_1))
     assert not slow.selects(hello(ABROAD, KASPI)) and not slow.selects(hello(KC_1, KASPI))
     assert slow.selection() and all("95.56.0.0/16" in match for match in slow.selection())
-    assert CENSORS[slow.name](**slow.params).selection() == slow.selection()
+    assert ThrottleAccessNetwork(**slow.params).selection() == slow.selection()
