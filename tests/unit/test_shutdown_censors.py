@@ -286,7 +286,7 @@ def test_access_shutdown_between_two_access_segments_lets_either_end_allowed_thr
         assert censor("ShutdownAccessNetwork", allow=[allowed]).effect(m, "op", "a_1", "10.2.0.2", None) is None
 
 
-def test_access_throttle_slows_every_flow_through_the_operator(model: Any) -> None:
+def test_access_throttle_slows_the_operators_subscribers(model: Any) -> None:
     slow = censor("ThrottleAccessNetwork")
     pairs = [("t2_1", FB), ("t2_1", KASPI), ("kc_1", FB), ("kt_1", FB), ("abroad", KASPI)]
     assert effects(model, slow, "tele2", pairs) == ["throttled", "throttled", None, None, None]
