@@ -66,3 +66,20 @@ def test_a_measurement_the_network_refuses_ran_and_a_usage_error_did_not() -> No
     assert walkthrough.judge(check, "make: *** [Makefile:61: check] Error 2\n", 2) == "exit status 2"
     typo = Command(0, "tcpdump -nr lab5-work/samples/0800/border-transit.pcap icmp", cli=False)
     assert walkthrough.judge(typo, "tcpdump: lab5-work/x.pcap: No such file or directory\n", 1) == "a file is missing"
+
+
+def test_a_graded_make_check_is_an_answer_inside_another_make_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make check` that grades a submission short of full marks exits 2 with make's
+    "Error 1" (make[1] when a make runs the walk-through, as `make test` does): an answer.
+    The shell line runs as in a student's terminal, without the outer make's variables."""
+    (tmp_path / "Makefile").write_text("check:\n\t@echo '  total 0/100'; env | grep -c '^MAKELEVEL=1$$'; exit 1\n")
+    monkeypatch.setenv("MAKELEVEL", "1")
+    monkeypatch.setenv("MAKEFLAGS", "w")
+    check = Command(0, "make check L=1 STUDENT=s37 SUBMISSION=lab1-work", cli=False)
+    said, status = walkthrough.shell(check, tmp_path)
+    assert status == 1 and "make: *** [Makefile:2: check] Error 1" in said, said
+    assert walkthrough.judge(check, said, status) is None
+    nested = "make[1]: *** [Makefile:66: check] Error 1\n"
+    assert walkthrough.MAKE_ERROR.findall(nested) == ["1"]
