@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from tools.gateway import portal
-from tools.gateway.national_ca import ISCA_2020, QAZNET_2019, NationalCA
+from tools.gateway.national_ca import ISCA_2020, QAZNET_2019, READY, NationalCA, wait_ready
 from tools.services.http import LabHTTPServer
 
 LOOPBACK = "127.0.0.1"
@@ -48,7 +48,9 @@ def files(cas: tuple[Path, dict[str, NationalCA]]) -> dict[str, tuple[bytes, str
 @pytest.fixture(scope="module")
 def server(files: dict[str, tuple[bytes, str]]) -> Iterator[int]:
     """The portal's handler (Portal with its files set) on 127.0.0.1, on a free port; yields the port."""
-    handler = type("TestPortal", (portal.Portal,), {"files": files})
+    made = threading.Event()
+    made.set()
+    handler = type("TestPortal", (portal.Portal,), {"files": files, "made": made})
     httpd = LabHTTPServer((LOOPBACK, 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -175,3 +177,46 @@ def test_ca_files_lists_three_encodings_per_generation(
         "/2020/ISCA.pem",
     }
     assert files["/qazca.cer"][0] == files["/qazca.der"][0] == der(cas[1]["2019"].root.cert)
+
+
+def lazy_portal(ca_dir: Path) -> tuple[type[portal.Portal], threading.Thread]:
+    """A portal whose CAs are not made yet, and its maker thread (portal.main's)."""
+    handler = type(
+        "LazyPortal", (portal.Portal,), {"files": {}, "wanted": threading.Event(), "made": threading.Event()}
+    )
+    maker = threading.Thread(target=portal.make_cas, args=(ca_dir, handler), daemon=True)
+    maker.start()
+    return handler, maker
+
+
+def test_the_cas_are_made_on_first_need_only(tmp_path: Path) -> None:
+    """Nobody asks: no key is made (most labs never intercept). The device asks
+    (national_ca.wait_ready): both generations are made and it gets its READY marker."""
+    handler, maker = lazy_portal(tmp_path)
+    maker.join(3 * portal.WANT_POLL)
+    assert maker.is_alive() and not any(tmp_path.iterdir())
+    wait_ready(tmp_path / "2019", timeout=120)
+    maker.join(120)
+    assert (tmp_path / "2020" / READY).exists() and handler.made.is_set()
+    assert set(handler.files) >= {"/qazca.pem", "/2020/ISCA.pem"}
+
+
+def test_a_download_before_the_cas_exist_waits_for_them(tmp_path: Path) -> None:
+    """A subscriber's first download has the CAs made and gets the root, not an error."""
+    handler, maker = lazy_portal(tmp_path)
+    httpd = LabHTTPServer((LOOPBACK, 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        conn = http.client.HTTPConnection(LOOPBACK, httpd.server_address[1], timeout=120)
+        conn.request("GET", "/qazca.pem", headers={"Host": portal.PORTAL_HOST})
+        resp = conn.getresponse()
+        body = resp.read()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert resp.status == 200, body
+    cert = x509.load_pem_x509_certificate(body)
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "Qaznet Trust Network"
+    maker.join(5)
+    assert not maker.is_alive()

@@ -31,7 +31,7 @@ from pathlib import Path
 from cryptography import x509
 
 from tools.basics.paths import RUN_ROOT
-from tools.gateway.portal import FILES, PORTAL_HOST
+from tools.gateway.portal import FILES, MAKE_WAIT, PORTAL_HOST
 
 BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 MOUNTINFO = Path("/proc/self/mountinfo")
@@ -80,10 +80,10 @@ def install(generation: str) -> str:
     they are not its own: checked before anything is fetched); returns its subject."""
     check_private()
     stem, _ = FILES[generation]
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + MAKE_WAIT
     while True:
-        try:
-            with urllib.request.urlopen(f"http://{PORTAL_HOST}{stem}.pem", timeout=10) as resp:
+        try:  # the first download waits while the portal makes the CAs (seconds)
+            with urllib.request.urlopen(f"http://{PORTAL_HOST}{stem}.pem", timeout=MAKE_WAIT + 10) as resp:
                 data = resp.read()
             break
         except urllib.error.HTTPError as exc:  # 503: the portal is still making the CA

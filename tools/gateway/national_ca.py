@@ -45,6 +45,7 @@ SPARE_NICENESS = 10  # the spare keys take only the CPU the lab leaves idle
 
 
 READY = "ready"  # written last into a generation's directory, once all its files are there
+WANTED = "wanted"  # in the CA directory: someone needs the CAs, the portal makes them now
 
 
 def ca_dir(rundir: Path) -> Path:
@@ -53,7 +54,10 @@ def ca_dir(rundir: Path) -> Path:
 
 
 def wait_ready(directory: Path, timeout: float = 30.0) -> None:
-    """Wait for the portal to finish making a generation (RSA-4096 takes a while)."""
+    """Ask the portal for a generation's CA (it makes the CAs on first need: RSA-4096 roots
+    cost seconds of CPU that a lab which never intercepts does not spend) and wait for it."""
+    directory.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (directory.parent / WANTED).touch()
     deadline = time.monotonic() + timeout
     while not (directory / READY).exists():
         if time.monotonic() > deadline:

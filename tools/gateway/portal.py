@@ -14,7 +14,6 @@ Run: ``python -m tools.gateway.portal --listen ADDR --ca-dir DIR``.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler
@@ -23,11 +22,12 @@ from typing import ClassVar
 
 from cryptography.hazmat.primitives import serialization
 
-from tools.gateway.national_ca import GENERATIONS, READY, NationalCA
+from tools.gateway.national_ca import GENERATIONS, READY, WANTED, NationalCA
 from tools.services.http import run_forever, serve
 
 PORTAL_HOST = "qca.kz"
-KEYGEN_NICENESS = 10
+WANT_POLL = 0.2  # seconds between looks for the device's request (national_ca.wait_ready)
+MAKE_WAIT = 60.0  # seconds a download waits for the CAs being made before a 503
 FILES = {"2019": ("/qazca", "Qaznet Trust Network"), "2020": ("/2020/ISCA", "Information Security CA")}
 
 INSTRUCTIONS = """<!doctype html><html><head><meta charset="utf-8">
@@ -57,7 +57,9 @@ def ca_files(ca_dir: Path) -> dict[str, tuple[bytes, str]]:
 
 
 class Portal(BaseHTTPRequestHandler):
-    files: ClassVar[dict[str, tuple[bytes, str]]] = {}  # set once in main(), before serving
+    files: ClassVar[dict[str, tuple[bytes, str]]] = {}  # set once the CAs are made
+    wanted: ClassVar[threading.Event] = threading.Event()  # a download asked for them
+    made: ClassVar[threading.Event] = threading.Event()
 
     def do_GET(self) -> None:
         host = (self.headers.get("Host") or "").split(":")[0].lower()
@@ -68,10 +70,14 @@ class Portal(BaseHTTPRequestHandler):
                 f'<li><a href="{s}.cer">{name} ({s}.cer, .pem, .der)</a></li>' for s, name in FILES.values()
             )
             self._send(200, INSTRUCTIONS.format(links=links).encode(), "text/html; charset=utf-8")
+        elif self.path.endswith((".cer", ".der", ".pem")) and not self.made.is_set():
+            self.wanted.set()  # the first download has the CAs made, and waits for them
+            if self.made.wait(MAKE_WAIT):
+                self.do_GET()
+            else:
+                self._send(503, b"not ready\n", "text/plain", {"Retry-After": "1"})
         elif self.path in self.files:
             self._send(200, *self.files[self.path])
-        elif not self.files and self.path.endswith((".cer", ".der", ".pem")):  # the CA is still being made
-            self._send(503, b"not ready\n", "text/plain", {"Retry-After": "1"})
         else:
             self._send(404, b"not found\n", "text/plain")
 
@@ -90,19 +96,20 @@ class Portal(BaseHTTPRequestHandler):
         sys.stdout.write(f"{self.client_address[0]} {self.headers.get('Host')} {fmt % args}\n")
 
 
-def make_cas(root: Path) -> None:
-    """Make every generation's CA (RSA-4096 roots: seconds), then serve their files. It runs
-    beside the server so that the lab does not wait for it; whoever needs a CA waits for
-    its ``ready`` marker (national_ca.wait_ready) and the downloads answer 503 until then.
-    The thread runs at a low priority (nice 10) so that the key generation takes only the
-    CPU the starting lab leaves idle."""
-    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), KEYGEN_NICENESS)
+def make_cas(root: Path, portal: type[Portal] = Portal) -> None:
+    """Once someone needs them (a download, or national_ca.wait_ready's WANTED marker),
+    make every generation's CA (RSA-4096 roots: seconds of CPU), then have ``portal``
+    serve their files. Whoever needs a CA waits for its READY marker; a download waits
+    for the files."""
+    while not (portal.wanted.wait(WANT_POLL) or (root / WANTED).exists()):
+        pass
     for label, generation in GENERATIONS.items():
         directory = root / label
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         NationalCA.create(generation).write(directory)
         (directory / READY).touch()
-    Portal.files = ca_files(root)
+    portal.files = ca_files(root)
+    portal.made.set()
 
 
 def main(argv: list[str] | None = None) -> int:
