@@ -18,7 +18,8 @@ What. Bulk TCP with iperf3 (server in ``vk`` on 87.240.132.72:5201, client in ho
   all) cost apart from the rest; no goal.
 
 Then the slow path's decision rate, in (a) and (b): home1 replays crafted first segments
-(a whole ClientHello, each its own flow, 10% with a listed SNI) toward vk's port 443 with
+(a whole ClientHello with its own random bytes, each its own flow, 10% with a listed SNI,
+so no cache sees the same bytes twice) toward vk's port 443 with
 a window of flows in flight, and counts the RST that ends each (the server's, for a flow
 passed to it; the censor's, for a listed one). In (b) gw's engine takes each first segment
 once: an unlisted flow is decided in turn by every censor that selects port-443 first
@@ -337,6 +338,7 @@ for i in range(cfg["flows"]):
     port = cfg["base_port"] + i
     on_list = rng.random() < cfg["listed_share"]
     payload = rng.choice(listed if on_list else unlisted)
+    payload = payload[:11] + rng.randbytes(32) + payload[43:]  # its own random, as every real ClientHello
     is_listed[port] = on_list
     packets.append((port, bytes(IP(dst=cfg["dst"]) / TCP(sport=port, dport=443, flags="PA",
                     seq=rng.getrandbits(32), ack=rng.getrandbits(32)) / Raw(payload))))

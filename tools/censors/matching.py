@@ -40,9 +40,12 @@ class DomainList:
         name = name.lower().rstrip(".")
         if name in self.names:
             return True
-        if self.subdomains:
-            parts = name.split(".")
-            return any(".".join(parts[i:]) in self.names for i in range(1, len(parts)))
+        if self.subdomains:  # each parent name: what follows each dot
+            dot = name.find(".")
+            while dot != -1:
+                if name[dot + 1 :] in self.names:
+                    return True
+                dot = name.find(".", dot + 1)
         return False
 
 
