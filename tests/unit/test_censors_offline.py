@@ -5,6 +5,8 @@ ClientHellos are what Python's OpenSSL client sends."""
 
 from __future__ import annotations
 
+import ipaddress
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +21,7 @@ from tools.basics.params import DOMAINS
 from tools.basics.paths import REPO
 from tools.censors.base import CensorError
 from tools.censors.catalogue import render
-from tools.censors.matching import DomainList
+from tools.censors.matching import AddressList, DomainList
 from tools.censors.offline import grade
 from tools.censors.registry import CENSORS
 from topologies.internet import FACEBOOK_PREFIXES
@@ -139,6 +141,24 @@ def test_domain_list_semantics() -> None:
     assert listed.covers("facebook.com") and listed.covers("www.FACEBOOK.com")
     assert not listed.covers("notfacebook.com") and not listed.covers("facebook.com.evil") and not listed.covers(None)
     assert not DomainList.of(("facebook.com",), subdomains=False).covers("m.facebook.com")
+
+
+def test_address_list_covers_what_ipaddress_says() -> None:
+    """The per-prefix-length sets answer as ipaddress's own containment, on random lists
+    with /0, /32 and nested prefixes, for addresses inside, at the edges and outside."""
+    rng = random.Random(4)
+    for _ in range(50):
+        nets = [
+            ipaddress.IPv4Network((rng.getrandbits(32), rng.choice((0, 8, 16, 22, 24, 31, 32))), strict=False)
+            for _ in range(rng.randint(0, 6))
+        ]
+        listed = AddressList(str(n) for n in nets)
+        probes = [str(n.network_address) for n in nets] + [str(n.broadcast_address) for n in nets]
+        probes += [str(ipaddress.IPv4Address(rng.getrandbits(32))) for _ in range(40)]
+        for address in probes:
+            expected = any(ipaddress.IPv4Address(address) in n for n in nets)
+            assert listed.covers(address) == expected == listed.covers(ipaddress.IPv4Address(address)), (nets, address)
+    assert list(AddressList(["10.0.0.0/8"])) == [ipaddress.IPv4Network("10.0.0.0/8")] and not AddressList([])
 
 
 def test_offline_command_grades_a_pcap_without_root(tmp_path: Path) -> None:

@@ -106,11 +106,11 @@ def test_bad_parameters_are_named_on_one_line(name: str, params: dict, parameter
 
 
 def test_good_parameters_are_taken(model: Any) -> None:
-    assert censor("DropTrafficAtBorder").allow == []
+    assert list(censor("DropTrafficAtBorder").allow) == []
     assert [str(n) for n in censor("AllowlistAccessNetwork", allow=["194.187.244.0/22"]).allow] == ["194.187.244.0/22"]
     assert censor("WithdrawRoutes").prefixes is None
     windows = censor("AccessWindows", censor="ShutdownAccessNetwork", params={"allow": [RESOLVER]}, open=WINDOWS)
-    assert type(windows.inner).__name__ == "ShutdownAccessNetwork" and windows.inner.allow[0].prefixlen == 32
+    assert type(windows.inner).__name__ == "ShutdownAccessNetwork" and windows.inner.allow.networks[0].prefixlen == 32
     assert windows.windows[0] == (utc("2022-01-05T17:30"), utc("2022-01-05T22:00"))
 
 

@@ -14,12 +14,12 @@ authority to ask).
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any, ClassVar
 
 from tools.basics.params import PREFIXES
 from tools.censors.base import Attachment, Decision, Field
-from tools.censors.shutdown import NftCensor, address_set, networks
+from tools.censors.matching import AddressList
+from tools.censors.shutdown import NftCensor, address_set
 from tools.dpi import tor_consensus
 from tools.dpi.ipv4 import Packet
 
@@ -43,11 +43,11 @@ class BlockTorRelays(NftCensor):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.networks = networks(self.params["relays"])
+        self.networks = AddressList(self.params["relays"])
 
     def attach(self, at: Attachment) -> None:
         if not self.networks:
-            self.networks = networks(f"{a}/32" for a in self.consensus(at))
+            self.networks = AddressList(f"{a}/32" for a in self.consensus(at))
         super().attach(at)
 
     def consensus(self, at: Attachment) -> list[str]:
@@ -85,6 +85,6 @@ class BlockTorRelays(NftCensor):
         return True
 
     def decide(self, pkt: Packet, flows: dict[tuple, str]) -> Decision:
-        if any(ipaddress.IPv4Address(pkt.dst) in net for net in self.networks):
+        if self.networks.covers(pkt.dst):
             return Decision("drop", note=f"drop: Tor relay {pkt.dst}")
         return Decision()

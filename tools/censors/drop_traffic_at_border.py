@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tools.censors.shutdown import CutLinks, within
+from tools.censors.shutdown import CutLinks
 from topologies.model import TopologyModel
 
 COUNTRY = "KZ"
@@ -45,4 +45,4 @@ class DropTrafficAtBorder(CutLinks):
     def effect(self, model: TopologyModel, node: str, client: str, address: str, now: dt.datetime | None) -> str | None:
         if not any(self.cut(model, node, client, address)):
             return None
-        return None if within(address, self.allow) or within(model.primary_address(client), self.allow) else "blocked"
+        return None if self.allow.covers(address) or self.allow.covers(model.primary_address(client)) else "blocked"

@@ -31,9 +31,8 @@ from typing import Any, ClassVar
 
 from tools.basics.params import BOOLEAN, DOMAINS, PREFIXES
 from tools.censors.base import Decision, Field
-from tools.censors.matching import LIST_FIELDS, ListsNames
+from tools.censors.matching import LIST_FIELDS, AddressList, ListsNames
 from tools.censors.queue import QueueCensor
-from tools.censors.shutdown import networks, within
 from tools.censors.tls_sni import FIRST_DATA, selects_first_data, sni_decision
 from tools.dpi.ipv4 import Packet
 from topologies.kz_isp import CLOUDFLARE_DNS, GOOGLE_DNS
@@ -73,7 +72,7 @@ class DropTrafficForEncryptedDNS(ListsNames, QueueCensor):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.networks = networks(self.params["addresses"])
+        self.networks = AddressList(self.params["addresses"])
 
     def selection(self) -> list[str]:
         return [FIRST_DATA, DOT_FIRST_DATA]
@@ -95,7 +94,7 @@ class DropTrafficForEncryptedDNS(ListsNames, QueueCensor):
         or to 853 anywhere with ``dot_port``."""
         if not pkt.tcp or pkt.dport not in (DOH_PORT, DOT_PORT):
             return False
-        return (pkt.dport == DOT_PORT and self.params["dot_port"]) or within(pkt.dst, self.networks)
+        return (pkt.dport == DOT_PORT and self.params["dot_port"]) or self.networks.covers(pkt.dst)
 
     def selects(self, pkt: Packet) -> bool:
         return self.endpoint(pkt) or selects_first_data(pkt, DOH_PORT) or selects_first_data(pkt, DOT_PORT)

@@ -11,12 +11,12 @@ DPIDropTrafficForServerEndpoint. No packet reaches Python.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any, ClassVar
 
 from tools.basics.params import SOME_PREFIXES, choice, ports
 from tools.censors.base import Attachment, Decision, Field
-from tools.censors.shutdown import NftCensor, address_set, networks
+from tools.censors.matching import AddressList
+from tools.censors.shutdown import NftCensor, address_set
 from tools.dpi.ipv4 import PROTO_TCP, PROTO_UDP, Packet
 
 PROTOCOLS = {"tcp": PROTO_TCP, "udp": PROTO_UDP}
@@ -35,7 +35,7 @@ class DropTrafficForServerEndpoint(NftCensor):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.networks = networks(self.params["prefixes"])
+        self.networks = AddressList(self.params["prefixes"])
         self.ports = list(self.params["ports"])
         self.protocol = self.params["protocol"]
 
@@ -56,8 +56,7 @@ class DropTrafficForServerEndpoint(NftCensor):
         return True
 
     def decide(self, pkt: Packet, flows: dict[tuple, str]) -> Decision:
-        address = ipaddress.IPv4Address(pkt.dst)
-        if not any(address in net for net in self.networks):
+        if not self.networks.covers(pkt.dst):
             return Decision()
         if self.protocol != "all" and pkt.proto != PROTOCOLS[self.protocol]:
             return Decision()

@@ -21,6 +21,7 @@ from mininet.node import Node
 
 from tools.basics.params import PREFIXES
 from tools.censors.base import Attachment, Censor, Field
+from tools.censors.matching import AddressList
 from topologies.model import TopologyModel
 
 
@@ -33,15 +34,6 @@ class ShutdownCensor(Censor):
         would not get through (either way: a connection needs both), "unreachable" if a
         router on the client's way out has no route and says so (ICMP), "throttled" if it
         gets through slowly, None if this censor does not touch it."""
-
-
-def networks(prefixes: Iterable[str]) -> list[ipaddress.IPv4Network]:
-    """The networks of a checked prefix list (params.PREFIXES)."""
-    return [ipaddress.IPv4Network(p) for p in prefixes]
-
-
-def within(address: str | ipaddress.IPv4Address, nets: Iterable[ipaddress.IPv4Network]) -> bool:
-    return any(ipaddress.IPv4Address(str(address)) in n for n in nets)
 
 
 def sides(model: TopologyModel, node: str, client: str, address: str) -> tuple[set[str], set[str]]:
@@ -138,7 +130,7 @@ class CutLinks(NftCensor, ShutdownCensor):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.allow = networks(self.params["allow"])
+        self.allow = AddressList(self.params["allow"])
 
     @abstractmethod
     def links(self, model: TopologyModel, node: str) -> list[str]:

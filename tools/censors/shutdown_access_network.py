@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tools.censors.shutdown import CutLinks, access_segments, within
+from tools.censors.shutdown import CutLinks, access_segments
 from topologies.model import TopologyModel
 
 
@@ -36,4 +36,4 @@ class ShutdownAccessNetwork(CutLinks):
             return None
         beyond = [address] if near else []  # the end away from the access side must be allowed
         beyond += [str(model.primary_address(client))] if far else []
-        return None if any(within(a, self.allow) for a in beyond) else "blocked"
+        return None if any(self.allow.covers(a) for a in beyond) else "blocked"

@@ -25,8 +25,9 @@ from typing import Any, ClassVar
 
 from tools.basics.params import PREFIXES
 from tools.censors.base import Attachment, Field
+from tools.censors.matching import AddressList
 from tools.censors.queue import QueueCensor
-from tools.censors.shutdown import ShutdownCensor, access_segments, networks, sides, within
+from tools.censors.shutdown import ShutdownCensor, access_segments, sides
 from tools.censors.throttle_traffic_for_tls_sni import HOLD_FIELDS, ThrottleTrafficForTLSSNI, tc_bits
 from tools.censors.tls_sni import FIRST_DATA, selects_first_data
 from tools.dpi.ipv4 import Packet
@@ -49,7 +50,7 @@ class ThrottleAccessNetwork(ThrottleTrafficForTLSSNI, ShutdownCensor):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self.per_subscriber = self.rate
-        self.access = networks(self.params["access"])
+        self.access = AddressList(self.params["access"])
 
     def throttles(self, sni: str | None) -> bool:
         return True
@@ -58,7 +59,7 @@ class ThrottleAccessNetwork(ThrottleTrafficForTLSSNI, ShutdownCensor):
         return [f"{side} {net} {FIRST_DATA}" for net in self.access for side in ("-s", "-d")]
 
     def selects(self, pkt: Packet) -> bool:
-        return selects_first_data(pkt, 443) and (within(pkt.src, self.access) or within(pkt.dst, self.access))
+        return selects_first_data(pkt, 443) and (self.access.covers(pkt.src) or self.access.covers(pkt.dst))
 
     def prefixes(self, model: TopologyModel, node: str) -> list[str]:
         """``access`` as given, else the subnets of ``node``'s access segments in the model."""
@@ -70,7 +71,7 @@ class ThrottleAccessNetwork(ThrottleTrafficForTLSSNI, ShutdownCensor):
         prefixes = self.prefixes(model, node)
         if not prefixes:
             raise RuntimeError(f"censor {self.name} on {node}: {node} has no segment of subscribers to throttle")
-        self.params["access"], self.access = tuple(prefixes), networks(prefixes)  # the node's engine selects by them
+        self.params["access"], self.access = tuple(prefixes), AddressList(prefixes)  # the node's engine selects by them
         count = sum(model.role(h) == "subscriber" for s in access_segments(model, node) for h in model.graph[s])
         self.rate = f"{tc_bits(self.per_subscriber) * max(count, 1)}bit"
         super().attach(at)
@@ -78,5 +79,5 @@ class ThrottleAccessNetwork(ThrottleTrafficForTLSSNI, ShutdownCensor):
     def effect(self, model: TopologyModel, node: str, client: str, address: str, now: dt.datetime | None) -> str | None:
         if not any(sides(model, node, client, address)):
             return None
-        access = networks(self.prefixes(model, node))
-        return "throttled" if within(model.primary_address(client), access) or within(address, access) else None
+        access = AddressList(self.prefixes(model, node))
+        return "throttled" if access.covers(model.primary_address(client)) or access.covers(address) else None

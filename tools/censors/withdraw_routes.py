@@ -28,7 +28,8 @@ from mininet.node import Node
 
 from tools.basics.params import SOME_PREFIXES
 from tools.censors.base import Attachment, Field
-from tools.censors.shutdown import ShutdownCensor, networks, sides
+from tools.censors.matching import AddressList
+from tools.censors.shutdown import ShutdownCensor, sides
 from tools.routing import bird
 from topologies.model import TopologyModel
 
@@ -54,7 +55,7 @@ class WithdrawRoutes(ShutdownCensor):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         given = self.params["prefixes"]
-        self.prefixes = networks(given) if given is not None else None
+        self.prefixes = AddressList(given) if given is not None else None
 
     def withdraws(self, model: TopologyModel, address: ipaddress.IPv4Address) -> bool:
         """Whether no announced block covering ``address`` is left (the model's blocks)."""
@@ -77,7 +78,7 @@ class WithdrawRoutes(ShutdownCensor):
             raise RuntimeError(f"censor {self.name} on {at.host.name}: not a BGP router with providers")
         self.host, self.rundir = at.host, at.rundir
         self.announced = {p: self._exported(at.host, p) for p in self.protocols}
-        bird.set_withdrawn(at.host, at.rundir, self.prefixes or [])
+        bird.set_withdrawn(at.host, at.rundir, list(self.prefixes or ()))
         try:
             self._settle(at.host, dict.fromkeys(self.protocols, 0))
         except RuntimeError:
