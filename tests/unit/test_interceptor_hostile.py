@@ -31,8 +31,8 @@ from scapy.packet import Raw
 from tests.unit.conftest import LabPki, LoopbackServer, tls_http_handler
 from tools.dpi import hostile, ipv4
 from tools.dpi.tls import client_hello
-from tools.gateway import rules, upstream
-from tools.gateway.flows import DECIDING, DONE, FlowTable
+from tools.gateway import interceptor, rules, upstream
+from tools.gateway.flows import DECIDING, DONE, TAKEN, FlowTable
 from tools.gateway.interceptor import Config, Decision, Interceptor
 from tools.gateway.national_ca import QAZNET_2019, NationalCA
 from tools.gateway.stats import rss_kb
@@ -623,6 +623,40 @@ def passed_for(device: Interceptor, pkt: FakePacket, reason: str) -> None:
     """``pkt`` went on at once with the pass mark, and the log says why."""
     assert pkt.verdict == "accept" and pkt.mark & rules.MARK_PASS
     assert read(device.config.log)[-1]["reason"] == reason
+
+
+def test_a_retransmission_queued_before_the_takeover_never_reaches_the_server(
+    make_device: Callable[..., Interceptor], upstream_server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ClientHello the client retransmits while the device decides and that the device
+    reads from its queue only after the takeover (the kernel queued it before the socket
+    existed; later ones are delivered to the socket) is dropped, as while deciding.
+    Accepted, it reached the server, whose answer at the socket's sequence numbers was
+    spliced into the forged handshake: the client timed out and the device logged
+    BAD_RECORD_TYPE (kz2020_nursultan, 1 cell in 80, under load). The takeover itself
+    (TCP_REPAIR) is the lab tests'; here adopt() gives a socket pair's end."""
+    taken: list[socket.socket] = []
+
+    def adopt(*_: object) -> socket.socket:
+        taken.extend(socket.socketpair())
+        return taken[0]
+
+    monkeypatch.setattr(interceptor, "adopt", adopt)
+    device, port, hello = make_device(), upstream_server.port, client_hello("facebook.com")
+    key = (CLIENT, 46700, SERVER, port)
+    held = open_flow(device, CLIENT, 46700, port, hello)
+    wait_for(lambda: device.decided, "the decision")
+    queued = FakePacket(data(46700, port, 1000, hello))  # in the queue, not read yet
+    settle(device, held)
+    assert held.verdict == "drop" and device.flows.peek(key).state == TAKEN and taken
+    device.on_packet(queued)
+    assert queued.verdict == "drop"
+    assert (
+        send(device, bytes(IP(src=CLIENT, dst=SERVER) / TCP(sport=46700, dport=port, flags="A", seq=1000))).verdict
+        == "accept"
+    )
+    for end in taken:
+        end.close()
 
 
 def test_a_clienthello_in_two_segments_is_not_intercepted(

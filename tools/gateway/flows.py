@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from tools.gateway.takeover import Segment
 
 Key = tuple[str, int, str, int]  # client, client port, server, server port, as the first packet seen made them
-HANDSHAKE, COLLECTING, DECIDING, DONE = "handshake", "collecting", "deciding", "done"
+HANDSHAKE, COLLECTING, DECIDING, DONE, TAKEN = "handshake", "collecting", "deciding", "done", "taken over"
 
 
 @dataclass(slots=True)
@@ -37,10 +37,11 @@ class Flow:
     state: str = HANDSHAKE
     sni: str | None = None
 
-    def done(self) -> None:
-        """Decided: the caller gave its held packets their verdicts. It keeps no bytes: a
-        decided flow stays in the table only so that its later packets go on at once."""
-        self.state, self.data, self.first, self.sni = DONE, b"", None, None
+    def done(self, taken: bool = False) -> None:
+        """Decided (passed, or ``taken`` over by the device's socket): the caller gave its
+        held packets their verdicts. It keeps no bytes: a decided flow stays in the table
+        only so that its later packets get their verdict at once."""
+        self.state, self.data, self.first, self.sni = TAKEN if taken else DONE, b"", None, None
         self.client_options = self.server_options = b""
         self.held.clear()
 

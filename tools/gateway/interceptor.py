@@ -73,7 +73,7 @@ from tools.dpi import ipv4, nfqueue
 from tools.dpi.inject import Injector
 from tools.dpi.tls import parse_client_hello
 from tools.gateway import mitm, rules, upstream
-from tools.gateway.flows import COLLECTING, DECIDING, DONE, HANDSHAKE, Flow, FlowTable, Key
+from tools.gateway.flows import COLLECTING, DECIDING, DONE, HANDSHAKE, TAKEN, Flow, FlowTable, Key
 from tools.gateway.forged import ForgedContexts
 from tools.gateway.national_ca import GENERATIONS, NationalCA, SpareKeys
 from tools.gateway.pool import Pool
@@ -197,8 +197,12 @@ class Interceptor:
             flow = self._new_flow(key, now)
         if flow.state == DONE:
             pkt.accept()
-        elif flow.state == DECIDING:
-            pkt.drop()  # a retransmission of what the device holds
+        elif flow.state in (DECIDING, TAKEN):
+            # A retransmission of what the device holds or its socket has. Taken over: it
+            # was queued before the socket existed (later ones are delivered to the socket),
+            # and accepted it would reach the server, whose answer, at the sequence numbers
+            # the socket uses, would be spliced into the forged handshake.
+            pkt.drop()
         else:
             self._collect(key, flow, pkt, p, now)
 
@@ -238,7 +242,7 @@ class Interceptor:
         is never read. The flow is passed at the first such data segment, marked so that
         the kernel keeps the rest (its "client's" data, the real server's, never reaches
         the queue: the rules queue port-443 destinations)."""
-        if not p.payload or flow.state == DONE:
+        if not p.payload or flow.state in (DONE, TAKEN):
             pkt.accept()
             return
         flow.held.append(pkt)
@@ -367,7 +371,7 @@ class Interceptor:
         for held in flow.held:
             _verdict(held.drop)
         self.flows.stop_deciding(d.key)
-        flow.done()
+        flow.done(taken=True)
         self.stats.count("intercepted")
         self.log.write(
             "intercepted",
