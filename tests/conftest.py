@@ -13,9 +13,13 @@ from collections.abc import Generator
 
 import pytest
 
-from tests import platform_gaps
+from tests import module_cpu, platform_gaps
 
 PLAYS_GROUP = "plays"  # every test that looks at a scenario run: one worker, which plays them all
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    module_cpu.register(config)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -35,6 +35,9 @@ TELEGRAM_PREFIXES = (
 # (widely reported; not in kazakhstan.md); plausible, not verified. In the lab it is a
 # loopback of the Telegram node, served by the same telegram_dc service as DC1-DC5.
 TELEGRAM_ALTERNATIVE = "18.196.140.10"
+# The public resolvers (real addresses), abroad: the subscribers' alternative to the ISP's.
+GOOGLE_DNS = ("8.8.8.8", "8.8.4.4")
+CLOUDFLARE_DNS = ("1.1.1.1", "1.0.0.1")
 FACEBOOK_PREFIXES = ("157.240.0.0/16", "31.13.64.0/18", "185.60.216.0/22", "129.134.0.0/16")
 
 

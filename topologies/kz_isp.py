@@ -23,7 +23,9 @@ from typing import Any
 
 from topologies.circumvention import add_circumvention
 from topologies.internet import (
+    CLOUDFLARE_DNS,
     DOMESTIC,
+    GOOGLE_DNS,
     INTERNATIONAL,
     KTHOSTING,
     TELEGRAM,
@@ -35,8 +37,6 @@ from topologies.model import Service, TopologyError, TopologyModel
 
 ROOT_SERVER = "198.41.0.4"  # a.root-servers.net
 ISP_RESOLVER = "92.46.0.53"  # plausible Kazakhtelecom address, not verified
-GOOGLE_DNS = ("8.8.8.8", "8.8.4.4")
-CLOUDFLARE_DNS = ("1.1.1.1", "1.0.0.1")
 PORTAL = "92.46.49.80"  # qca.kz, the certificate portal; plausible address, not verified
 CONTROL_HELPER = "5.9.10.10"  # the OONI-like test helper, outside the country
 CONTROL_RESOLVER = "5.9.10.53"

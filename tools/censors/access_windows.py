@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from tools.basics.clock import parse_time
 from tools.basics.params import MAPPING, PAIRS, choice
@@ -31,7 +31,9 @@ from tools.censors.shutdown import ShutdownCensor
 from tools.censors.shutdown_access_network import ShutdownAccessNetwork
 from tools.censors.throttle_access_network import ThrottleAccessNetwork
 from tools.censors.withdraw_routes import WithdrawRoutes
-from topologies.model import TopologyModel
+
+if TYPE_CHECKING:  # annotations only: the engine and the device run without mininet and networkx
+    from topologies.model import TopologyModel
 
 # The shutdown censors it can wrap (a test checks that this is every other one).
 WRAPPABLE: dict[str, type[ShutdownCensor]] = {

@@ -13,13 +13,15 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
-
-from mininet.node import Node
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tools.basics.params import Field, ParameterError, check
 from tools.dpi.ipv4 import Built, Packet
-from topologies.model import TopologyModel
+
+if TYPE_CHECKING:  # annotations only: the engine and the device run without mininet and networkx
+    from mininet.node import Node
+
+    from topologies.model import TopologyModel
 
 __all__ = ["Attachment", "Censor", "CensorError", "Decision", "Field"]
 

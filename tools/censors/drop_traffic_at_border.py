@@ -16,9 +16,12 @@ comparison). Domestic traffic, which never reaches the border, goes on.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from tools.censors.shutdown import CutLinks
-from topologies.model import TopologyModel
+
+if TYPE_CHECKING:  # annotations only: the engine and the device run without mininet and networkx
+    from topologies.model import TopologyModel
 
 COUNTRY = "KZ"
 

@@ -35,7 +35,7 @@ from tools.censors.matching import LIST_FIELDS, AddressList, ListsNames
 from tools.censors.queue import QueueCensor
 from tools.censors.tls_sni import FIRST_DATA, selects_first_data, sni_decision
 from tools.dpi.ipv4 import Packet
-from topologies.kz_isp import CLOUDFLARE_DNS, GOOGLE_DNS
+from topologies.internet import CLOUDFLARE_DNS, GOOGLE_DNS
 
 DOH_PORT, DOT_PORT = 443, 853
 DOT_FIRST_DATA = FIRST_DATA.replace(f"--dport {DOH_PORT} ", f"--dport {DOT_PORT} ")

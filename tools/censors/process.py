@@ -17,11 +17,13 @@ import select
 import subprocess
 import sys
 from pathlib import Path
-
-from mininet.node import Node
+from typing import TYPE_CHECKING
 
 from tools.basics.paths import REPO
 from tools.basics.processes import stop_process
+
+if TYPE_CHECKING:  # annotations only: the engine and the device run without mininet and networkx
+    from mininet.node import Node
 
 READY_TIMEOUT = 30.0
 

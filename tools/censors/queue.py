@@ -34,13 +34,14 @@ from __future__ import annotations
 import json
 from abc import abstractmethod
 from pathlib import Path
-from typing import Any, ClassVar
-
-from mininet.node import Node
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tools.basics.params import BOOLEAN
 from tools.censors.base import Attachment, Censor, Field
 from tools.censors.process import CensorProcess
+
+if TYPE_CHECKING:  # annotations only: the engine and the device run without mininet and networkx
+    from mininet.node import Node
 
 MAX_ATTACHED = 12  # censors with their own mark bits at once (the lab hands out 1..12)
 VERDICT, DROP_NOW = 0x4, 0x8  # bits 2-3: the engine has decided this packet; drop it at KZQ

@@ -13,9 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from typing import Any, ClassVar
-
-from mininet.node import Node
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tools.basics.params import ADDRESS
 from tools.censors.base import Attachment, Censor, CensorError, Decision, Field
@@ -23,6 +21,9 @@ from tools.censors.matching import LIST_FIELDS, DomainList
 from tools.dpi.dns import first_question
 from tools.dpi.ipv4 import Packet
 from tools.services.dns import POLICY_OPTIONS, POLICY_ZONES
+
+if TYPE_CHECKING:  # annotations only: the engine and the device run without mininet and networkx
+    from mininet.node import Node
 
 ZONE = "rpz.kzlab"
 # A name the policy answers and nothing else does: how a reload is seen to take effect

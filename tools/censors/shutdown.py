@@ -15,14 +15,16 @@ import datetime as dt
 import ipaddress
 from abc import abstractmethod
 from collections.abc import Iterable
-from typing import Any, ClassVar
-
-from mininet.node import Node
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tools.basics.params import PREFIXES
 from tools.censors.base import Attachment, Censor, Field
 from tools.censors.matching import AddressList
-from topologies.model import TopologyModel
+
+if TYPE_CHECKING:  # annotations only: the engine and the device run without mininet and networkx
+    from mininet.node import Node
+
+    from topologies.model import TopologyModel
 
 
 class ShutdownCensor(Censor):

@@ -13,9 +13,12 @@ country's traffic), before the nationwide shutdown (kazakhstan.md section 4).
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from tools.censors.shutdown import CutLinks, access_segments
-from topologies.model import TopologyModel
+
+if TYPE_CHECKING:  # annotations only: the engine and the device run without mininet and networkx
+    from topologies.model import TopologyModel
 
 
 class ShutdownAccessNetwork(CutLinks):

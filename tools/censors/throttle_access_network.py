@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tools.basics.params import PREFIXES
 from tools.censors.base import Attachment, Field
@@ -31,7 +31,9 @@ from tools.censors.shutdown import ShutdownCensor, access_segments, sides
 from tools.censors.throttle_traffic_for_tls_sni import HOLD_FIELDS, ThrottleTrafficForTLSSNI, tc_bits
 from tools.censors.tls_sni import FIRST_DATA, selects_first_data
 from tools.dpi.ipv4 import Packet
-from topologies.model import TopologyModel
+
+if TYPE_CHECKING:  # annotations only: the engine and the device run without mininet and networkx
+    from topologies.model import TopologyModel
 
 
 class ThrottleAccessNetwork(ThrottleTrafficForTLSSNI, ShutdownCensor):

@@ -22,16 +22,18 @@ import datetime as dt
 import ipaddress
 import re
 import time
-from typing import Any, ClassVar
-
-from mininet.node import Node
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tools.basics.params import SOME_PREFIXES
 from tools.censors.base import Attachment, Field
 from tools.censors.matching import AddressList
 from tools.censors.shutdown import ShutdownCensor, sides
 from tools.routing import bird
-from topologies.model import TopologyModel
+
+if TYPE_CHECKING:  # annotations only: the engine and the device run without mininet and networkx
+    from mininet.node import Node
+
+    from topologies.model import TopologyModel
 
 SETTLE_TIMEOUT = 15.0
 COUNT = re.compile(r"^(\d+) of \d+ routes", re.MULTILINE)

@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mininet.node import Node
-
-from tools.services.base import ServiceContext
 from tools.services.readiness import KernelRoutes, Readiness
-from topologies.model import Service, TopologyModel
+
+if TYPE_CHECKING:  # annotations only: the engine and the device run without mininet and networkx
+    from mininet.node import Node
+
+    from tools.services.base import ServiceContext
+    from topologies.model import Service, TopologyModel
 
 RELATIONS = {"own": 0, "customer": 1, "peer": 2, "provider": 3, "ibgp": 4}
 RTPROT_BIRD = 12  # the routes BIRD puts in the kernel carry this protocol number

@@ -17,13 +17,16 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from mininet.net import Mininet
+from typing import TYPE_CHECKING
 
 from tools.basics.paths import REPO
 from tools.services.pki import CertificateAuthority
 from tools.services.readiness import Readiness
-from topologies.model import Service, TopologyModel
+
+if TYPE_CHECKING:  # annotations only: the engine and the device run without mininet and networkx
+    from mininet.net import Mininet
+
+    from topologies.model import Service, TopologyModel
 
 LAUNCHES_AT_ONCE = 8  # each start waits mostly on its process being scheduled and exec'd
 
@@ -106,4 +109,4 @@ class ServiceContext:
             )
 
 
-StartFunction = Callable[[ServiceContext, str, Service], list[Readiness]]
+StartFunction = Callable[[ServiceContext, str, "Service"], list[Readiness]]

@@ -19,10 +19,13 @@ named's files live under /var/cache/bind/<run>/, the one tree its AppArmor profi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tools.services.base import ServiceContext
 from tools.services.readiness import Readiness, dns_ready, tcp_ready
-from topologies.model import Service, TopologyModel
+
+if TYPE_CHECKING:  # annotations only: the engine and the device run without mininet and networkx
+    from tools.services.base import ServiceContext
+    from topologies.model import Service, TopologyModel
 
 PROBE_NAME = "facebook.com"  # a name every resolver must resolve to be ready
 POLICY_OPTIONS, POLICY_ZONES = "policy-options.conf", "policy-zones.conf"  # a resolver's RPZ hooks
