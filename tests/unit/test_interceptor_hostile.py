@@ -32,7 +32,7 @@ from tests.unit.conftest import LabPki, LoopbackServer, tls_http_handler
 from tools.dpi import hostile, ipv4
 from tools.dpi.tls import client_hello
 from tools.gateway import interceptor, rules, upstream
-from tools.gateway.flows import DECIDING, DONE, TAKEN, FlowTable
+from tools.gateway.flows import DECIDING, DONE, FlowTable
 from tools.gateway.interceptor import Config, Decision, Interceptor
 from tools.gateway.national_ca import QAZNET_2019, NationalCA
 from tools.gateway.stats import rss_kb
@@ -625,6 +625,16 @@ def passed_for(device: Interceptor, pkt: FakePacket, reason: str) -> None:
     assert read(device.config.log)[-1]["reason"] == reason
 
 
+class SentPackets:
+    """An injector that keeps what it is given (the server's reset) instead of sending it."""
+
+    def __init__(self) -> None:
+        self.sent: list[ipv4.Built] = []
+
+    def send(self, packet: ipv4.Built) -> None:
+        self.sent.append(packet)
+
+
 def test_a_retransmission_queued_before_the_takeover_never_reaches_the_server(
     make_device: Callable[..., Interceptor], upstream_server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -633,8 +643,10 @@ def test_a_retransmission_queued_before_the_takeover_never_reaches_the_server(
     existed; later ones are delivered to the socket) is dropped, as while deciding.
     Accepted, it reached the server, whose answer at the socket's sequence numbers was
     spliced into the forged handshake: the client timed out and the device logged
-    BAD_RECORD_TYPE (kz2020_nursultan, 1 cell in 80, under load). The takeover itself
-    (TCP_REPAIR) is the lab tests'; here adopt() gives a socket pair's end."""
+    BAD_RECORD_TYPE (kz2020_nursultan, 1 cell in 80, under load). Data past it goes on;
+    once the socket is gone (a client's reset reached it), so does a retransmission (the
+    server's reset answers it, as a proxy's kernel would). The takeover itself (TCP_REPAIR)
+    is the lab tests'; here adopt() gives one end of a socket pair."""
     taken: list[socket.socket] = []
 
     def adopt(*_: object) -> socket.socket:
@@ -643,20 +655,22 @@ def test_a_retransmission_queued_before_the_takeover_never_reaches_the_server(
 
     monkeypatch.setattr(interceptor, "adopt", adopt)
     device, port, hello = make_device(), upstream_server.port, client_hello("facebook.com")
+    device.injector = SentPackets()  # type: ignore[assignment]
     key = (CLIENT, 46700, SERVER, port)
     held = open_flow(device, CLIENT, 46700, port, hello)
     wait_for(lambda: device.decided, "the decision")
     queued = FakePacket(data(46700, port, 1000, hello))  # in the queue, not read yet
     settle(device, held)
-    assert held.verdict == "drop" and device.flows.peek(key).state == TAKEN and taken
-    device.on_packet(queued)
+    flow = device.flows.peek(key)
+    assert held.verdict == "drop" and flow is not None and flow.handed_over == 1000 + len(hello)
+    device.on_packet(queued)  # the relay waits for the client's handshake on the socket
     assert queued.verdict == "drop"
-    assert (
-        send(device, bytes(IP(src=CLIENT, dst=SERVER) / TCP(sport=46700, dport=port, flags="A", seq=1000))).verdict
-        == "accept"
-    )
-    for end in taken:
-        end.close()
+    assert send(device, data(46700, port, 1000 + len(hello), b"finished")).verdict == "accept"
+    taken[1].close()  # the client's end goes: the relay is over, the socket gone
+    wait_for(lambda: flow.handed_over is None, "the relay to end")
+    assert send(device, data(46700, port, 1000, hello)).verdict == "accept"
+    assert device.injector.sent  # type: ignore[attr-defined]  # the server's half was reset
+    taken[0].close()
 
 
 def test_a_clienthello_in_two_segments_is_not_intercepted(

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from tools.gateway.takeover import Segment
 
 Key = tuple[str, int, str, int]  # client, client port, server, server port, as the first packet seen made them
-HANDSHAKE, COLLECTING, DECIDING, DONE, TAKEN = "handshake", "collecting", "deciding", "done", "taken over"
+HANDSHAKE, COLLECTING, DECIDING, DONE = "handshake", "collecting", "deciding", "done"
 
 
 @dataclass(slots=True)
@@ -36,12 +36,22 @@ class Flow:
     first: Segment | None = None
     state: str = HANDSHAKE
     sni: str | None = None
+    handed_over: int | None = None  # taken over, its socket alive: the client's sequence number past what it was given
 
-    def done(self, taken: bool = False) -> None:
-        """Decided (passed, or ``taken`` over by the device's socket): the caller gave its
-        held packets their verdicts. It keeps no bytes: a decided flow stays in the table
-        only so that its later packets get their verdict at once."""
-        self.state, self.data, self.first, self.sni = TAKEN if taken else DONE, b"", None, None
+    def handed(self, seq: int, length: int) -> bool:
+        """Whether a client segment (``seq``, ``length`` bytes) lies within what the
+        takeover's socket was given: a retransmission the kernel queued before the socket
+        existed (later ones reach the socket)."""
+        if self.handed_over is None:
+            return False
+        return (self.handed_over - (seq + length)) & 0xFFFFFFFF < 0x80000000
+
+    def done(self, handed_over: int | None = None) -> None:
+        """Decided: the caller gave its held packets their verdicts (taken over: its socket
+        was given the client's bytes up to ``handed_over``). It keeps no bytes: a decided
+        flow stays in the table only so that its later packets get their verdict at once."""
+        self.state, self.data, self.first, self.sni = DONE, b"", None, None
+        self.handed_over = handed_over
         self.client_options = self.server_options = b""
         self.held.clear()
 

@@ -73,7 +73,7 @@ from tools.dpi import ipv4, nfqueue
 from tools.dpi.inject import Injector
 from tools.dpi.tls import parse_client_hello
 from tools.gateway import mitm, rules, upstream
-from tools.gateway.flows import COLLECTING, DECIDING, DONE, HANDSHAKE, TAKEN, Flow, FlowTable, Key
+from tools.gateway.flows import COLLECTING, DECIDING, DONE, HANDSHAKE, Flow, FlowTable, Key
 from tools.gateway.forged import ForgedContexts
 from tools.gateway.national_ca import GENERATIONS, NationalCA, SpareKeys
 from tools.gateway.pool import Pool
@@ -195,14 +195,14 @@ class Interceptor:
             return
         if flow is None:  # a flow whose handshake the device missed (or forgot)
             flow = self._new_flow(key, now)
-        if flow.state == DONE:
-            pkt.accept()
-        elif flow.state in (DECIDING, TAKEN):
-            # A retransmission of what the device holds or its socket has. Taken over: it
-            # was queued before the socket existed (later ones are delivered to the socket),
-            # and accepted it would reach the server, whose answer, at the sequence numbers
-            # the socket uses, would be spliced into the forged handshake.
+        if flow.state == DECIDING or (flow.state == DONE and flow.handed(p.seq, len(p.payload))):
+            # A retransmission of what the device holds, or of what its takeover's socket
+            # has (queued before the socket existed): accepted, it would reach the server,
+            # whose answer at the socket's sequence numbers would be spliced into the
+            # forged handshake.
             pkt.drop()
+        elif flow.state == DONE:
+            pkt.accept()
         else:
             self._collect(key, flow, pkt, p, now)
 
@@ -242,7 +242,7 @@ class Interceptor:
         is never read. The flow is passed at the first such data segment, marked so that
         the kernel keeps the rest (its "client's" data, the real server's, never reaches
         the queue: the rules queue port-443 destinations)."""
-        if not p.payload or flow.state in (DONE, TAKEN):
+        if not p.payload or flow.state == DONE:
             pkt.accept()
             return
         flow.held.append(pkt)
@@ -371,7 +371,7 @@ class Interceptor:
         for held in flow.held:
             _verdict(held.drop)
         self.flows.stop_deciding(d.key)
-        flow.done(taken=True)
+        flow.done(handed_over=first.seq + len(flow.data))
         self.stats.count("intercepted")
         self.log.write(
             "intercepted",
@@ -382,12 +382,16 @@ class Interceptor:
         )
         with self.relays_lock:
             self.relays += 1
-        threading.Thread(target=self._relay, daemon=True, args=(sock, d, up.tls, ctx, first.seq)).start()
+        threading.Thread(target=self._relay, daemon=True, args=(sock, d, up.tls, ctx, first.seq, flow)).start()
 
-    def _relay(self, sock: socket.socket, d: Decision, tls: ssl.SSLSocket, ctx: ssl.SSLContext, seq: int) -> None:
+    def _relay(
+        self, sock: socket.socket, d: Decision, tls: ssl.SSLSocket, ctx: ssl.SSLContext, seq: int, flow: Flow
+    ) -> None:
         """One intercepted connection's thread: reset the server's half of the client's
         connection, then serve the client (mitm.serve) over ``tls``, the device's connection
-        to the server, with ``ctx``, the forged context."""
+        to the server, with ``ctx``, the forged context. Once it is over, the socket is
+        gone: a retransmission of what the socket was given goes on to the server (whose
+        reset answers it, as a proxy's kernel would) instead of being dropped."""
         client, _, server, sport = d.key
         try:
             if self.injector is None:
@@ -402,6 +406,7 @@ class Interceptor:
             sock.close()
             tls.close()
         finally:
+            flow.handed_over = None
             with self.relays_lock:
                 self.relays -= 1
 
