@@ -19,9 +19,11 @@ import string
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from scapy.layers.inet import IP, TCP
-from scapy.packet import Raw
+if TYPE_CHECKING:  # annotations only: parsing a strategy (every kzlab command checks scenarios) needs no scapy
+    from scapy.layers.inet import IP
+
 
 Value = int | bytes | None
 
@@ -88,14 +90,14 @@ def _load(text: str) -> Value:
 
 
 def _get_load(pkt: IP) -> Value:
-    return bytes(pkt[TCP].payload)
+    return bytes(pkt["TCP"].payload)
 
 
 def set_load(pkt: IP, value: Value) -> None:
-    tcp = pkt[TCP]
+    tcp = pkt["TCP"]
     tcp.remove_payload()
     if isinstance(value, bytes) and value:
-        tcp.add_payload(Raw(value))
+        tcp.add_payload(value)  # scapy wraps bytes in its raw layer
 
 
 def _draw_load(rng: random.Random, current: Value) -> Value:
@@ -105,7 +107,7 @@ def _draw_load(rng: random.Random, current: Value) -> Value:
     return "".join(rng.choice(string.ascii_lowercase + string.digits) for _ in range(10)).encode()
 
 
-def _attribute(layer: type, attr: str) -> tuple[Callable[[IP], Value], Callable[[IP, Value], None]]:
+def _attribute(layer: str, attr: str) -> tuple[Callable[[IP], Value], Callable[[IP, Value], None]]:
     def get(pkt: IP) -> Value:
         return int(getattr(pkt[layer], attr))
 
@@ -116,8 +118,7 @@ def _attribute(layer: type, attr: str) -> tuple[Callable[[IP], Value], Callable[
 
 
 def _header(proto: str, name: str, bits: int, derived: bool = False) -> Field:
-    layer = IP if proto == "IP" else TCP
-    get, set_ = _attribute(layer, name)
+    get, set_ = _attribute(proto, name)
     return Field(
         proto,
         name,
@@ -150,7 +151,7 @@ def _option(name: str) -> Field:
     scapy_name, kind = OPTIONS[name]
 
     def find(pkt: IP) -> int | None:
-        return next((i for i, (n, _) in enumerate(pkt[TCP].options) if n == scapy_name), None)
+        return next((i for i, (n, _) in enumerate(pkt["TCP"].options) if n == scapy_name), None)
 
     def parse(text: str) -> Value:
         if text == "":
@@ -167,12 +168,12 @@ def _option(name: str) -> Field:
         at = find(pkt)
         if at is None:
             return None
-        value = pkt[TCP].options[at][1]
+        value = pkt["TCP"].options[at][1]
         value = value[0] if isinstance(value, tuple) and value else value
         return value if isinstance(value, int) or (isinstance(value, bytes) and value) else None
 
     def set_(pkt: IP, value: Value) -> None:
-        options = list(pkt[TCP].options)
+        options = list(pkt["TCP"].options)
         at = find(pkt)
         if kind == "none":
             option: tuple = (scapy_name, EMPTY_OPTION_VALUE[scapy_name])
@@ -189,7 +190,7 @@ def _option(name: str) -> Field:
             options.append(option)
         else:
             options[at] = option
-        pkt[TCP].options = options
+        pkt["TCP"].options = options
 
     def draw(rng: random.Random, _current: Value) -> Value:
         if kind == "none":
@@ -205,8 +206,8 @@ def _option(name: str) -> Field:
 
 
 def _build() -> dict[str, Field]:
-    ip_flags_get, ip_flags_set = _attribute(IP, "flags")
-    tcp_flags_get, tcp_flags_set = _attribute(TCP, "flags")
+    ip_flags_get, ip_flags_set = _attribute("IP", "flags")
+    tcp_flags_get, tcp_flags_set = _attribute("TCP", "flags")
     table = [
         _header("IP", "tos", 8),
         _header("IP", "len", 16, derived=True),
