@@ -110,6 +110,7 @@ class Config:
     max_pending: int = 256  # decisions waiting for a worker; past it a flow is passed
     max_relays: int = 512  # intercepted connections at once; past it a flow is passed
     reassemble: bool = False  # the hypothetical stronger device (section 6: the real one did not)
+    spare_keys: int = SPARE_KEYS  # leaf keys made ahead; 0: each made when its host is first met
 
     @classmethod
     def load(cls, path: str) -> Config:
@@ -138,7 +139,7 @@ class Interceptor:
         self.config = config
         ca = NationalCA.load(config.ca_dir, GENERATIONS[config.generation])
         ca.shift_hours = config.shift_hours
-        self.spares = ca.spares = SpareKeys(SPARE_KEYS)
+        self.spares = ca.spares = SpareKeys(config.spare_keys)
         self.contexts = ForgedContexts(ca, config.workdir)
         self.upstream_ctx = upstream.context(config.trust_bundle)
         self.sessions = upstream.Sessions()
