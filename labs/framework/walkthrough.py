@@ -86,6 +86,11 @@ FAILED = (
 )
 MAKE_ERROR = re.compile(r"^make(?:\[\d+\])?: \*\*\* \[[^]]*\] Error (\d+)$", re.MULTILINE)
 TIMEOUT = 900.0  # one command (a checker that builds a lab takes about a minute)
+# Once a CLI line has started a job in the background (a capture, a server), each later
+# line is typed this long after the one before, as a student reads and types: typed at
+# once, the traffic of the next line raced the capture's start, and the line that stops
+# the capture came before it had written what it saw (lab 1: an empty capture).
+STUDENT_PACE = 1.5
 # A student's terminal: no make of ours around it (``make test`` runs the suite's walk-through).
 MAKE_ENV = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")
 
@@ -184,6 +189,7 @@ class Session:
         threading.Thread(target=self._pump, args=(self.proc.stdout,), daemon=True).start()
         self.nodes: set[str] = set()
         self.ended = False  # its output is all read
+        self.jobs = False  # a line has started a job in the background
 
     def _pump(self, stream: IO[bytes] | None) -> None:
         assert stream is not None
@@ -223,6 +229,9 @@ class Session:
         return said
 
     def run(self, command: Command) -> tuple[str, int | None]:
+        if self.jobs:
+            time.sleep(STUDENT_PACE)
+        self.jobs |= command.text.rstrip().endswith("&")
         said = self.type(command.text)
         if said is None:
             return self.rest(), None
