@@ -53,10 +53,6 @@ class DomainList:
         return False
 
 
-def _as_int(address: str) -> int:
-    return int.from_bytes(socket.inet_aton(address))
-
-
 class AddressList:
     """The networks of a checked prefix list (params.PREFIXES), and which addresses they
     cover: one set lookup per prefix length in the list (at most 33), however many prefixes,
@@ -72,7 +68,9 @@ class AddressList:
 
     def covers(self, address: str | ipaddress.IPv4Address) -> bool:
         """Whether a prefix of the list holds ``address`` (dotted text, as packets give it)."""
-        value = int(address) if isinstance(address, ipaddress.IPv4Address) else _as_int(address)
+        value = (
+            int(address) if isinstance(address, ipaddress.IPv4Address) else int.from_bytes(socket.inet_aton(address))
+        )
         return any((value & mask) in starts for mask, starts in self._masks)
 
     def __iter__(self) -> Iterator[ipaddress.IPv4Network]:
