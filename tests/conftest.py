@@ -22,6 +22,7 @@ def pytest_configure(config: pytest.Config) -> None:
     module_cpu.register(config)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups into the node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """One xdist group per test module (its module-scoped lab is built once, on one worker),
     and one for every test that looks at a scenario run (tests/lab/plays.py starts the runs
