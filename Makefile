@@ -5,7 +5,7 @@
 PY      := .venv/bin/python
 S       ?= baseline
 ARGS    ?=
-WORKERS ?= 2
+WORKERS ?= 0
 DEMO    := kz2019_certificate
 
 .PHONY: setup demo test test-fresh-root run list clean bench lint
@@ -17,10 +17,11 @@ demo: setup
 	$(PY) -m scenarios run $(DEMO)
 
 # The suite, then alone the tests that judge every run on the machine (mark serial).
-# The first part is shared between WORKERS pytest-xdist workers, each module on one (its
-# lab built once) and the scenario plays on one (tests/conftest.py): a lab test mostly
-# waits (on the lab clock, on timeouts), so two workers fit the 2-core development VM.
-# WORKERS=0 runs it in this process.
+# WORKERS=N shares the first part between N pytest-xdist workers, each module on one (its
+# lab built once) and the scenario plays on one (tests/conftest.py). On the 2-core
+# development VM two workers took 12 minutes instead of 20, but in 3 of 6 runs one lab
+# test failed under the added load (a DNS lookup or a tor stream timing out; README), so
+# the default is none until that is understood.
 test: setup
 	$(PY) -m pytest -n $(WORKERS) --dist loadgroup -m 'not fresh_root and not serial'
 	$(PY) -m pytest -m serial

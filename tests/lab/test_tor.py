@@ -37,13 +37,13 @@ def fetch(lab: LabSession, node: str) -> str:
     return r.out.strip() if r.rc == 0 else f"curl exit {r.rc}"
 
 
-def through_tor(lab: LabSession, key: str = "tor") -> str:
-    """home1's fetch through its tor: "200", or curl's exit, its error and the tail of
-    tor's log (which tells a stream tor closed from a reset that reached curl)."""
+def through_tor(lab: LabSession) -> str:
+    """home1's fetch through its tor (method key "tor"): "200", or curl's exit, its error
+    and the tail of tor's log (which tells a stream tor closed from a reset that reached curl)."""
     r = lab.run("home1", FETCH)
     if r.rc == 0:
         return r.out.strip()
-    log = lab.rundir / "circumvent" / key / "tor.log"
+    log = lab.rundir / "circumvent" / "tor" / "tor.log"
     tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else ["(no tor.log)"]
     return "\n".join([f"curl exit {r.rc}: {r.err.strip()}", *tail])
 
