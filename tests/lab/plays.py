@@ -4,10 +4,11 @@ well under 15 minutes).
 A scenario run mostly waits: on the lab clock between phases, on probes' timeouts. So
 the suite starts every run its selected tests need (each test says which with a ``play``
 mark) as soon as the first of those tests starts, PARALLEL at a time, and each test waits
-for its own. Those tests run on one worker (tests/conftest.py's group), before every
-other lab test there (conftest.py orders them); the other worker goes on with other
-modules. A ``solo`` play (its test compares handshake times or forges many keys at once)
-plays after the others, one at a time.
+for its own. Those tests run before every other lab test (conftest.py orders them), so in
+one process nothing else runs beside the plays; with workers they all run on one
+(tests/conftest.py's group) while the others go on with other modules. A ``solo`` play
+(its test compares handshake times or forges many keys at once) plays after the others,
+one at a time.
 """
 
 from __future__ import annotations
