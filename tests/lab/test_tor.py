@@ -32,20 +32,22 @@ def lab() -> Iterator[LabSession]:
         yield session
 
 
-def fetch(lab: LabSession, node: str) -> str:
+def fetch(lab: LabSession, node: str, log: Path | None = None) -> str:
+    """The fetch's status code, or curl's exit; with ``log`` (a tor's), a failure also
+    says curl's error and the log's tail, which tells a stream tor closed from a reset
+    that reached curl."""
     r = lab.run(node, FETCH)
-    return r.out.strip() if r.rc == 0 else f"curl exit {r.rc}"
-
-
-def through_tor(lab: LabSession) -> str:
-    """home1's fetch through its tor (method key "tor"): "200", or curl's exit, its error
-    and the tail of tor's log (which tells a stream tor closed from a reset that reached curl)."""
-    r = lab.run("home1", FETCH)
     if r.rc == 0:
         return r.out.strip()
-    log = lab.rundir / "circumvent" / "tor" / "tor.log"
-    tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else ["(no tor.log)"]
+    if log is None:
+        return f"curl exit {r.rc}"
+    tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else [f"(no {log})"]
     return "\n".join([f"curl exit {r.rc}: {r.err.strip()}", *tail])
+
+
+def tor_log(lab: LabSession) -> Path:
+    """The log of the tor started with method key "tor"."""
+    return lab.rundir / "circumvent" / "tor" / "tor.log"
 
 
 def probe(lab: LabSession, node: str, targets: list[dict[str, str]]) -> dict[str, dict[str, Any]]:
@@ -89,7 +91,7 @@ def test_tor_gets_its_subscriber_past_sni_reset_dns_injection_and_telegram_block
         assert fetch(lab, "home1") == RESET
         lab.circumvent("tor", "tor", "home1")
         try:
-            assert through_tor(lab) == "200"
+            assert fetch(lab, "home1", tor_log(lab)) == "200"
             assert fetch(lab, "home2") == RESET
             # a query to a resolver abroad crosses the injector at gw, unless it goes through tor
             assert lab.run("home1", "dig +short @8.8.8.8 facebook.com").out.split() == ["157.240.241.35"]
@@ -122,7 +124,7 @@ def test_relay_blocking_stops_a_bridgeless_tor_and_the_obfs4_bridge_gets_through
         # the key of the first test again: its directory holds that tor's state (and socket)
         lab.circumvent("tor", "tor", "home1", bridge=True)
         try:
-            assert through_tor(lab) == "200"
+            assert fetch(lab, "home1", tor_log(lab)) == "200"
             assert lab.probe_options("home1")["tor"]["transport_name"] == "obfs4"
             tor = lab.run("home1", "pgrep -f circumvent/tor/torrc").out.split()
             transport = lab.run("home1", f"pgrep -P {tor[0]} obfs4proxy").out.split()
