@@ -120,6 +120,7 @@ def test_every_torrc_is_valid_for_tor(rundir: Path, model: TopologyModel, tmp_pa
         verify(tmp_path / f"{relay.nickname}.torrc", text)
         assert ("V3AuthoritativeDirectory 1" in text) == (relay.role == "authority")
         assert ("ExitPolicy accept *:*" in text) == (relay.role == "exit")
+        assert ("RefuseUnknownExits 0" in text) == (relay.role == "exit")
     verify(tmp_path / "bridge.torrc", torrc.bridge(tmp_path, lines, "5.9.10.40", 443, resolv, OBFS4PROXY))
     bridge_line = f"obfs4 5.9.10.40:443 {'A' * 40} cert=abc iat-mode=0"
     for line in (None, bridge_line):

@@ -8,7 +8,10 @@ and shortens tor's waits. The authorities vote every few seconds (the first cons
 every 5 s until one exists) and vote every relay Guard and Exit-capable whatever its
 uptime or bandwidth (TestingDirAuthVote*); every relay assumes its ORPort reachable
 (AssumeReachable) and publishes its descriptor at once instead of first testing itself
-through a circuit, so a consensus listing all of them exists seconds after they start.
+through a circuit, so a consensus listing all of them exists seconds after they start;
+and the exit takes streams from relays its own consensus does not list yet
+(RefuseUnknownExits 0), since in so young a network a client may hold a consensus
+before the exit does.
 """
 
 from __future__ import annotations
@@ -65,8 +68,13 @@ def relay(datadir: Path, authorities: list[str], me: Relay, resolv_conf: Path) -
     )
     if me.role == "exit":
         # Every address of the sealed lab is public, so the default refusal of private
-        # addresses changes nothing; accept everything.
-        text += _lines("ExitRelay 1", "ExitPolicy accept *:*")
+        # addresses changes nothing; accept everything. An exit refuses streams whose
+        # circuit comes from a relay its consensus does not list; in a network seconds
+        # old the exit may hold no consensus yet while a client already built circuits
+        # from one (seen: "Attempt by 185.220.101.3 ... to open a stream from unknown
+        # relay. Closing.", and the client gave up on the address after three tries), so
+        # this exit takes streams from any relay.
+        text += _lines("ExitRelay 1", "ExitPolicy accept *:*", "RefuseUnknownExits 0")
     else:
         text += _lines("ExitRelay 0", "ExitPolicy reject *:*")
     if me.role == "authority":
