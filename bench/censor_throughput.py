@@ -14,8 +14,8 @@ What. Bulk TCP with iperf3 (server in ``vk`` on 87.240.132.72:5201, client in ho
 - (c) ``naive``: how Geneva's censors work: one NFQUEUE for every forwarded packet, whose
   handler parses each with scapy ``IP()`` and accepts it (written here, run in ``gw``);
 - (b') ``censors_1``: (b) with the address censor given 1 prefix instead of 1,000, to
-  show what its rules (one iptables rule per prefix, each forwarded packet crosses them
-  all) cost apart from the rest; no goal.
+  show what the length of its list costs (its prefixes are one nftables interval set, one
+  lookup per forwarded packet, so it should cost nothing); no goal.
 
 Then the slow path's decision rate, in (a) and (b): home1 replays crafted first segments
 (a whole ClientHello with its own random bytes, each its own flow, 10% with a listed SNI,
