@@ -115,6 +115,16 @@ def sysctls() -> dict[str, str]:
     return out
 
 
+def neighbour_table_fulls() -> int:
+    """How often, since boot, the kernel's ARP table was full (summed over CPUs from
+    /proc/net/stat/arp_cache). That table is one for every namespace: a lab that floods it
+    (answers to many addresses on one LAN) leaves no namespace on the machine, the host's
+    included, able to resolve a new neighbour, so a flood test asserts this does not grow."""
+    lines = Path("/proc/net/stat/arp_cache").read_text().splitlines()
+    column = lines[0].split().index("table_fulls")
+    return sum(int(line.split()[column], 16) for line in lines[1:] if line.strip())
+
+
 def host_snapshot() -> dict[str, object]:
     """The root namespace's configuration that the lab must never change."""
     return {

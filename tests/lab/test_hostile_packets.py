@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from tests.lab.support import neighbour_table_fulls
 from tools.gateway.interceptor import Config
 from tools.lab.session import LabSession
 from topologies.internet import FACEBOOK, KASPI, TELEGRAM_DCS, all_sites
@@ -172,6 +173,7 @@ class Flood:
     waiting: dict[int, int] = field(default_factory=dict)  # queue -> packets still without a verdict
     checks_after: dict[str, str | None] = field(default_factory=dict)
     owners: dict[int, str] = field(default_factory=dict)  # queue -> key
+    neighbour_overflows: int = 0  # times the machine's ARP table was full meanwhile
 
 
 def processes(lab: LabSession) -> dict[str, int]:
@@ -229,6 +231,7 @@ def flood(lab: LabSession) -> Flood:
     seen = Flood(processes(lab), {k: check(lab) for k, (_, _, check) in ATTACHED.items()}, queues(lab))
     assert set(seen.pids_before) == set(PROCESSES), seen.pids_before
 
+    fulls_before = neighbour_table_fulls()
     out = lab.rundir / "hostile.json"
     names = " ".join(f"--name {n}" for n in NAMES)
     send = (
@@ -257,6 +260,7 @@ def flood(lab: LabSession) -> Flood:
         time.sleep(0.5)
     seen.waiting, seen.queues_after, seen.pids_after = waiting, queues(lab), processes(lab)
     seen.owners = queue_owners(lab)
+    seen.neighbour_overflows = neighbour_table_fulls() - fulls_before
     seen.checks_after = {k: check(lab) for k, (_, _, check) in ATTACHED.items()}
     print(f"\nhostile: {seen.sender} in {seen.seconds:.0f} s")
     for q, after in sorted(seen.queues_after.items()):
@@ -299,6 +303,11 @@ def test_memory_stayed_bounded(flood: Flood, key: str) -> None:
     assert len(samples) >= COUNT / RATE / SAMPLE_EVERY / 2, f"{key}: {len(samples)} RSS samples"
     growth = max(samples) - samples[0]
     assert growth <= RSS_GROWTH, f"{key} grew {growth >> 20} MiB ({samples[0] >> 20} -> {max(samples) >> 20} MiB)"
+
+
+def test_the_flood_left_the_machine_s_neighbour_table_alone(flood: Flood) -> None:
+    """The kernel's ARP table is shared by every namespace (tests/lab/support.py)."""
+    assert flood.neighbour_overflows == 0, f"the machine's neighbour table was full {flood.neighbour_overflows} times"
 
 
 def test_every_queued_packet_got_its_verdict(flood: Flood) -> None:
