@@ -19,10 +19,9 @@ What. Bulk TCP with iperf3 (server in ``vk`` on 87.240.132.72:5201, client in ho
 
 Then the slow path's decision rate, in (a) and (b): home1 replays crafted first segments
 (a whole ClientHello with its own random bytes, each its own flow, 10% with a listed SNI,
-so no cache sees the same bytes twice) toward vk's port 443 with
-a window of flows in flight (--window, 256 by default), and counts the RST that ends each
-(the server's, for a flow
-passed to it; the censor's, for a listed one). In (b) gw's engine takes each first segment
+so no cache sees the same bytes twice) toward vk's port 443 with a window of flows in
+flight (--window, 256 by default), and counts the RST that ends each (the server's, for a
+flow passed to it; the censor's, for a listed one). In (b) gw's engine takes each first segment
 once: an unlisted flow is decided in turn by every censor that selects port-443 first
 segments (ResetTrafficForTLSSNI, DropTrafficForTLSSNI, ThrottleTrafficForTLSSNI and any
 censor added since), a listed one by the first (ResetTrafficForTLSSNI); flows/s = answered
@@ -391,9 +390,7 @@ def engines_rss(lab: LabSession) -> dict[str, int]:
     return {p: int(k) for p, k in (line.split() for line in out.splitlines() if len(line.split()) == 2)}
 
 
-def replay(
-    lab: LabSession, flows: int, listed: list[str], base_port: int, seed: int, window: int = WINDOW
-) -> dict[str, Any]:
+def replay(lab: LabSession, flows: int, listed: list[str], base_port: int, seed: int, window: int) -> dict[str, Any]:
     script = lab.rundir / "bench_replay.py"
     script.write_text(REPLAY)
     config = {
@@ -422,7 +419,7 @@ def ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
 
 
-def measure(seconds: int, rounds: int, flows: int, window: int = WINDOW) -> dict[str, Any]:
+def measure(seconds: int, rounds: int, flows: int, window: int) -> dict[str, Any]:
     rows = kz_csv(CSV_ENTRIES)
     listed = sorted(set(TARGETS_2019) | set(domains_of(rows)))
     nets = prefixes(PREFIXES)
