@@ -4,9 +4,10 @@ It reads the first data segment of every TCP flow to the listed ports (default 4
 80; kernel selection: the client's third packet of the connection, SYN and ACK being
 the first two, if it carries at least 64 bytes of data) and blocks the flow if the
 segment has the properties of an obfuscated2 init (tools/dpi/mtproto.py): 64 bytes or
-more, not TLS, not HTTP, none of the starts a client never draws, and either a protocol
-tag that decrypts with the key the init carries (a direct connection to a data centre:
-certain) or, unless ``require_tag`` is set, bytes that merely look random (a guess).
+more, not TLS, not HTTP, and either a protocol tag that decrypts with the key the init
+carries (in an init a client could have drawn: a direct connection to a data centre,
+certain) or, unless ``require_tag`` is set, bytes that merely look random (a guess,
+whatever their first bytes).
 ``action: drop`` (the default) drops the segment and the rest of the flow, so the
 client's handshake times out; ``action: reset`` also injects a RST to the client.
 

@@ -78,7 +78,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from tools.dpi.ipv4 import checksum
-from tools.dpi.mtproto_codec import INIT_SIZE, MODES, RESERVED_STARTS, TAG_SLICE, ciphers
+from tools.dpi.mtproto_codec import INIT_SIZE, MODES, RESERVED_STARTS, TAG_SLICE, ciphers, never_drawn
 
 MAX_PACKET = 0xFFFF
 TCP, UDP = 6, 17
@@ -300,7 +300,7 @@ def obfuscated2_init(rng: random.Random, tag: bytes) -> bytes:
     decrypts it reads ``tag``."""
     while True:
         init = bytearray(rng.getrandbits(8) for _ in range(INIT_SIZE))
-        if init[0] != 0xEF and bytes(init[:4]) not in RESERVED_STARTS and any(init[4:8]):
+        if never_drawn(init) is None:
             break
     init[TAG_SLICE] = tag
     encrypted = ciphers(bytes(init))[0].update(bytes(init))

@@ -4,15 +4,10 @@ A Telegram client talking to a data centre directly opens with a 64-byte init dr
 random (tools/dpi/mtproto_codec.py), so there is no fixed byte to match. What a DPI box can
 still check, from the first data segment of a flow alone:
 
-Without any key (the rules the client itself follows when it draws the init; tdlib and
-Telegram Desktop redraw until they hold):
+Without any key, the properties every init has by design:
 
 - at least 64 bytes, and neither a TLS ClientHello (tls.parse_client_hello) nor an HTTP
   request line;
-- byte 0 is not 0xef (the marker of the unobfuscated abridged transport);
-- the first 4 bytes are none of ``HEAD``, ``POST``, ``GET ``, ``OPTI``, ``ee ee ee ee``,
-  ``dd dd dd dd``, ``16 03 01 02`` (other protocols, unobfuscated transports);
-- bytes 4..8 are not all zero;
 - the 64 bytes look random: Shannon entropy of their byte histogram at least 5.0 bits
   per byte (64 random bytes: 5.2 to 6.0, median 5.77; HTTP or SSH text: under 5) and a
   mean of 3 to 5 bits set per byte.
@@ -21,14 +16,20 @@ With the key the init itself carries (a direct connection to a data centre): byt
 are an AES-256-CTR key and 40..56 its counter, in the clear, so the DPI can do what the
 server does, decrypt the init, and read the protocol tag at 56..60: ``ef ef ef ef``,
 ``ee ee ee ee`` or ``dd dd dd dd`` (abridged, intermediate, padded intermediate). A
-random 64-byte string passes this by chance about 3 times in 2^32: a tag match is proof.
+random 64-byte string passes this by chance about 3 times in 2^32; as the DPI reads the
+tag only of an init a client could have drawn (mtproto_codec.never_drawn: not starting
+with 0xef or a reserved start, bytes 4..8 not zero), a tag match is proof.
 
 Through an MTProxy the key is SHA-256 of those bytes and the proxy's secret, so without
-the secret the tag cannot be read and only the key-free checks are left: any first
-packet that looks random and is neither TLS nor HTTP passes them (other fully encrypted
-protocols such as Shadowsocks or obfs4, or an encrypted file upload starting a flow). A
-fake-TLS MTProxy (``ee`` secrets) sends a real-looking ClientHello and never gets this
-far; a client that sends its init in pieces shorter than 64 bytes is not recognised.
+the secret the tag cannot be read and only the key-free properties are left: any first
+packet that looks random and is neither TLS nor HTTP has them (other fully encrypted
+protocols such as Shadowsocks or obfs4, or an encrypted file upload starting a flow),
+and such a guess is made on randomness alone: a start no client draws does not clear a
+random-looking segment (1 in 256 random openings starts with 0xef, which would otherwise
+let one obfs4 handshake in 256 through; and 0xef, ``ee ee ee ee`` and ``dd dd dd dd``
+also open Telegram's unobfuscated transports). A fake-TLS MTProxy (``ee`` secrets) sends
+a real-looking ClientHello and never gets this far; a client that sends its init in
+pieces shorter than 64 bytes is not recognised.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from tools.dpi.mtproto_codec import INIT_SIZE, MODES, RESERVED_STARTS, TAG_SLICE, ciphers
+from tools.dpi.mtproto_codec import INIT_SIZE, MODES, TAG_SLICE, ciphers, never_drawn
 from tools.dpi.tls import parse_client_hello
 
 MIN_ENTROPY = 5.0  # bits per byte over the 64 bytes of the init
@@ -96,16 +97,12 @@ def inspect(payload: bytes) -> Obfuscated2:
     if is_http_request(payload):
         return Obfuscated2(False, "HTTP")
     init = payload[:INIT_SIZE]
-    if init[0] == 0xEF:
-        return Obfuscated2(False, "starts with 0xef (unobfuscated abridged)")
-    if init[:4] in RESERVED_STARTS:
-        return Obfuscated2(False, f"reserved start {init[:4].hex()}")
-    if not any(init[4:8]):
-        return Obfuscated2(False, "bytes 4..8 are zero")
-    tag = decrypted_tag(init)
+    unlike_a_client = never_drawn(init)
+    tag = None if unlike_a_client else decrypted_tag(init)
     if tag is not None:
         return Obfuscated2(True, f"obfuscated2 init, tag {tag} (direct connection)", tag)
     h, bits = entropy(init), mean_popcount(init)
     if h < MIN_ENTROPY or not POPCOUNT[0] <= bits <= POPCOUNT[1]:
         return Obfuscated2(False, f"not random-looking (entropy {h:.2f}, {bits:.2f} bits/byte)")
-    return Obfuscated2(True, "random-looking, tag unreadable (a proxy's secret, or not MTProto)")
+    why = unlike_a_client or "a proxy's secret, or not MTProto"
+    return Obfuscated2(True, f"random-looking, no tag read: {why}")

@@ -53,11 +53,24 @@ class ProtocolError(ValueError):
 # --- obfuscated2 -------------------------------------------------------------------------
 
 
+def never_drawn(init: bytes | bytearray) -> str | None:
+    """Why no client sends ``init``, or None if one may: tdlib and Telegram Desktop redraw
+    an init that starts with 0xef (the unobfuscated abridged marker), with a reserved start,
+    or whose bytes 4..8 are zero."""
+    if init[0] == 0xEF:
+        return "starts with 0xef (unobfuscated abridged)"
+    if bytes(init[:4]) in RESERVED_STARTS:
+        return f"reserved start {bytes(init[:4]).hex()}"
+    if not any(init[4:8]):
+        return "bytes 4..8 are zero"
+    return None
+
+
 def random_init(tag: bytes) -> bytes:
     """A client's 64-byte init (plaintext) carrying ``tag``, drawn as real clients draw it."""
     while True:
         init = bytearray(urandom(INIT_SIZE))
-        if init[0] != 0xEF and bytes(init[:4]) not in RESERVED_STARTS and any(init[4:8]):
+        if never_drawn(init) is None:
             init[TAG_SLICE] = tag
             return bytes(init)
 
