@@ -20,7 +20,7 @@ demo: setup
 # WORKERS=N shares the first part between N pytest-xdist workers, each module on one (its
 # lab built once) and the scenario plays on one (tests/conftest.py); WORKERS=0 runs it in
 # one process. Two workers suit the 2-core machine the suite is sized for (about 11 minutes
-# of tests against 16 in one process; README). --no-loadscope-reorder hands the groups out
+# of tests against 20 in one process; README). --no-loadscope-reorder hands the groups out
 # in collection order, so the plays (sorted first: tests/lab/conftest.py), the longest
 # group, start at once rather than after every group that has more tests.
 test: setup
