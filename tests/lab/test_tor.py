@@ -61,15 +61,17 @@ def probe(lab: LabSession, node: str, targets: list[dict[str, str]]) -> dict[str
 
 
 def left_behind(lab: LabSession, key: str) -> list[str]:
-    """The method's processes (its torrc in their command line, seen from this process's
-    /proc, which shows the lab's too) and its redirect in the host."""
+    """The method's processes (its torrc in this lab's run directory in their command line,
+    seen from this process's /proc, which shows the lab's too, and other labs') and its
+    redirect in the host."""
+    mine = f"{lab.rundir}/circumvent/{key}/".encode()
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             cmdline = (proc / "cmdline").read_bytes()
         except OSError:
             continue
-        if f"circumvent/{key}/".encode() in cmdline:
+        if mine in cmdline:
             found.append(cmdline.decode(errors="replace"))
     return found + [line for line in lab.run("home1", "iptables -w -t nat -S").out.splitlines() if "KZLAB_TOR" in line]
 
