@@ -12,7 +12,8 @@ prints your rule. ``offline`` grades a capture with your censor exactly as
 ``live`` runs it as kzlab runs its own, in the node you type it in: the DPI engine
 (tools/censors/engine.py) with your class registered by name and built with your
 variant's parameters, in the background; it returns once the engine's rules are in and
-says the engine's PID: ``kill PID`` stops it, and it removes its rules. ``probe`` reaches
+says the engine's PID, which it also keeps beside its output while it runs
+(``censor.pid`` beside ``censor.log``): ``kill PID`` stops it, and it removes its rules. ``probe`` reaches
 what your rule blocks and what it leaves alone, as the checker does. Bad input, or a
 censor that cannot start, is one line ``kzlab: error: ...`` and exit status 2.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import textwrap
@@ -80,15 +82,21 @@ def cmd_live(args: argparse.Namespace) -> int:
         raise BadInput("not inside a lab node: run it in the gateway (mininet> gw python labs/03-build-a-censor/...)")
     folder = Path(args.censor).resolve().parent
     decisions = Path(args.log or folder / "decisions.jsonl").resolve()
+    output = Path(args.output or folder / "censor.log").resolve()
     if args.foreground:
         cls, params = _censor_class(args)
-        return _engine(cls.name, params, args.index, decisions)
+        pidfile = output.with_suffix(".pid")  # what the handout's `gw kill $(cat lab3-work/censor.pid)` reads
+        pidfile.write_text(f"{os.getpid()}\n")
+        try:
+            return _engine(cls.name, params, args.index, decisions)
+        finally:
+            pidfile.unlink(missing_ok=True)
     from build_a_censor import background
 
     name = rules.variant(args.student)["censor"]
-    output = Path(args.output or folder / "censor.log").resolve()
     argv = [sys.executable, str(Path(__file__).resolve()), "live", "--foreground", "--student", args.student,
-            "--index", str(args.index), "--log", str(decisions), str(Path(args.censor).resolve())]  # fmt: skip
+            "--index", str(args.index), "--log", str(decisions), "--output", str(output),
+            str(Path(args.censor).resolve())]  # fmt: skip
     pid = background.start(argv, output, name)  # the engine's own process says what stops it
     if args.json:
         print(json.dumps({"pid": pid, "output": str(output), "decisions": str(decisions)}))
@@ -168,7 +176,7 @@ def parser() -> argparse.ArgumentParser:
         elif name == "live":
             s.add_argument("--index", type=int, default=INDEX, help=argparse.SUPPRESS)
             s.add_argument("--log", help="where its decisions go (default: decisions.jsonl beside the censor)")
-            s.add_argument("--output", help="where its output goes (default: censor.log beside the censor)")
+            s.add_argument("--output", help="its output (default: censor.log beside the censor; censor.pid beside it)")
             s.add_argument("--foreground", action="store_true", help="run the engine here, not in the background")
             s.add_argument("--json", action="store_true")
         elif name == "probe":

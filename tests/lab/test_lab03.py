@@ -6,6 +6,8 @@ is blocked)."""
 from __future__ import annotations
 
 import importlib
+import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,3 +70,24 @@ def test_a_censor_that_blocks_everything_fails_live(lab: LabSession, tmp_path: P
     assert outcome.probes["blocked"]["ok"] and not outcome.probes["allowed"]["ok"]
     result = checker.live(LAB3.tasks[2], outcome)
     assert not result.ok and result.hint.startswith("allowed: dns://8.8.8.8/")
+
+
+def test_the_handouts_stop_line_stops_the_censor_by_its_pid_file(lab: LabSession, tmp_path: Path) -> None:
+    """`gw kill $(cat lab3-work/censor.pid)`, as the handout types it: the censor the pid
+    file names stops, removes its chain and its pid file (nothing stopped by name)."""
+    work = tmp_path / "lab3-work"
+    work.mkdir()
+    (work / "censor.py").write_text((SOLUTION / "censor.py").read_text())
+    student = student_with("tls_sni_reset")
+    start = f"cd {tmp_path} && {sys.executable} {live.RUN} live --json --student {student} lab3-work/censor.py"
+    started = lab.run("gw", start)
+    assert started.rc == 0, started.err
+    pid = json.loads(started.out)["pid"]
+    assert (work / "censor.pid").read_text() == f"{pid}\n"
+    assert lab.run("gw", f"iptables -w -S FORWARD | grep -c {live.CHAIN}").out.strip() == "1"
+    assert lab.run("gw", f"cd {tmp_path} && kill $(cat lab3-work/censor.pid)").rc == 0
+    gone = f"for i in $(seq 100); do {live.running(pid)} || exit 0; sleep 0.1; done; exit 1"
+    waited = lab.run("gw", gone, timeout=30)
+    assert waited.rc == 0, f"the censor (pid {pid}) still runs 10 s after its SIGTERM"
+    assert not (work / "censor.pid").exists()
+    assert not lab.run("gw", f"iptables -w -S | grep {live.CHAIN}").out  # its rules went with it

@@ -38,7 +38,7 @@ class Outcome:
 
 def running(pid: int) -> str:
     """A shell test: the process runs (an orphan that exited stays a zombie: kill -0 would say yes)."""
-    return f"grep -qs '^State:[[:space:]]*[^Z]' /proc/{pid}/status"
+    return f"grep -qs '^State:[[:space:]]*[^Z[:space:]]' /proc/{pid}/status"
 
 
 def _alive(session: LabSession, pid: int) -> bool:
