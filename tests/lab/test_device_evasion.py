@@ -71,11 +71,14 @@ def lab() -> Iterator[LabSession]:
 
 def certificate(lab: LabSession) -> str:
     """What home2 gets for https://facebook.com: "tls_mitm" (the forged chain, which it
-    trusts through the national root), "accessible" (the real one), or the failure."""
+    trusts through the national root), "accessible" (the real one), or the failure of
+    either of the probe's two handshakes (the second verifies the chain)."""
     r = lab.run("home2", "python -m tools.probes.cert_inspect facebook.com --json")
     result = json.loads(r.out)
     if "verification" not in result:
         return f"{result['operation']}:{result['failure']}"
+    if result["verification"]["failure"]:
+        return f"tls_handshake:{result['verification']['failure']}"
     issuer = result["presented_chain"][0]["issuer"]
     root = result["verification"]["trusted_root"]
     if issuer == "CN=Security Certificate,C=KZ" and root == QAZNET:
