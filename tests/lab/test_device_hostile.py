@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from tests.lab.support import neighbour_table_fulls
+from tools.basics.processes import runs_in_shell
 from tools.lab.session import LabSession
 from topologies.internet import FACEBOOK, all_sites
 
@@ -67,7 +68,7 @@ def assert_still_intercepting(lab: LabSession, pid: int) -> dict[str, Any]:
     """home1 gets the national chain for facebook.com, from the same device process."""
     r = lab.run("home1", "python -m tools.probes.cert_inspect facebook.com --json")
     assert json.loads(r.out)["verification"]["trusted_root"] == QAZNET, r.out + r.err
-    assert lab.run("gw", f"kill -0 {pid}").rc == 0, "the device process is gone"
+    assert lab.run("gw", runs_in_shell(pid)).rc == 0, "the device process is gone"
     s = stats(lab)
     assert s["pid"] == pid
     log = (lab.rundir / "censors" / "device" / "interceptor.log").read_text()

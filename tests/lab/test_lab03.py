@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from labs.framework import grading, registry
+from tools.basics.processes import runs_in_shell
 from tools.lab.session import LabSession
 
 FOLDER = registry.find(3)
@@ -86,7 +87,7 @@ def test_the_handouts_stop_line_stops_the_censor_by_its_pid_file(lab: LabSession
     assert (work / "censor.pid").read_text() == f"{pid}\n"
     assert lab.run("gw", f"iptables -w -S FORWARD | grep -c {live.CHAIN}").out.strip() == "1"
     assert lab.run("gw", f"cd {tmp_path} && kill $(cat lab3-work/censor.pid)").rc == 0
-    gone = f"for i in $(seq 100); do {live.running(pid)} || exit 0; sleep 0.1; done; exit 1"
+    gone = f"for i in $(seq 100); do {runs_in_shell(pid)} || exit 0; sleep 0.1; done; exit 1"
     waited = lab.run("gw", gone, timeout=30)
     assert waited.rc == 0, f"the censor (pid {pid}) still runs 10 s after its SIGTERM"
     assert not (work / "censor.pid").exists()

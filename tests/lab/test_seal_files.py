@@ -190,6 +190,17 @@ def test_install_in_a_lab_host_and_refused_without_its_mount(lab: LabSession) ->
     assert sha256(HOST_BUNDLE) == before
 
 
+def test_an_orphan_that_ends_in_a_lab_is_reaped(lab: LabSession) -> None:
+    """A daemon started from a node's shell is orphaned when that shell ends, and handed to
+    the lab's PID 1 (tools/lab/reaper.py), which reaps it when it ends: no zombie, so
+    `kill -0` and /proc say it is gone, as the handouts' and the search's stop loops expect."""
+    pid = lab.run("home1", "sh -c 'exit 0' & echo $!").out.strip()
+    assert pid.isdigit()
+    support.poll(lambda: lab.run("home1", f"kill -0 {pid} 2>/dev/null").rc != 0, 10, f"orphan {pid} to be reaped")
+    assert lab.run("home1", "ps -o comm= -p 1").out.strip() == "python"  # the reaper, in the lab's PID namespace
+    assert "tools/lab/reaper.py" in lab.run("home1", "tr '\\0' ' ' < /proc/1/cmdline").out
+
+
 # -- item 8: a failed bind mount stops the build --------------------------------------------
 
 BUILD = """

@@ -2,9 +2,10 @@
 
 A run is ``kzlab-<id>``: a named network namespace (``ip netns``) that holds the whole
 Mininet network, and a private run directory ``/run/kzlab/<id>`` (mode 0700) for keys,
-configurations and logs. The lab process runs inside that namespace as PID 1 of a new
-PID namespace, so when it ends, however it ends, the kernel ends every process it
-started, and with them every Mininet host's namespace. What a SIGKILLed run can leave is
+configurations and logs. The lab process runs inside that namespace in a new PID
+namespace, under reaper.py as its PID 1 (which reaps what is orphaned there and ends
+with the lab process), so when it ends, however it ends, the kernel ends every process
+it started, and with them every Mininet host's namespace. What a SIGKILLed run can leave is
 only the named namespace and the run directory; ``clean_stale()`` removes those of runs
 whose owner is gone, and every new run calls it first. The host's root namespace is
 never configured: no link, route, rule or sysctl is made there.
@@ -20,6 +21,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,7 @@ NETNS_DIR = Path("/run/netns")
 NAMED_ROOT = Path("/var/cache/bind")  # the tree named's AppArmor profile lets it write
 PREFIX = "kzlab-"
 _PR_SET_PDEATHSIG = 1
+REAPER = Path(__file__).with_name("reaper.py")  # PID 1 of every run's PID namespace
 
 
 @dataclass(frozen=True)
@@ -141,8 +144,9 @@ def _die_with_parent() -> None:
 
 
 def spawn_inside(run: Run, argv: list[str], env: dict[str, str] | None = None, **popen: Any) -> subprocess.Popen:
-    """Start ``argv`` as PID 1 of a new PID namespace inside the run's network namespace;
-    it dies with this process, whatever kills it."""
+    """Start ``argv`` in a new PID namespace inside the run's network namespace, under
+    reaper.py as its PID 1 (which reaps the processes orphaned in it); it dies with this
+    process, whatever kills it."""
     cmd = [
         "ip",
         "netns",
@@ -154,6 +158,10 @@ def spawn_inside(run: Run, argv: list[str], env: dict[str, str] | None = None, *
         "--mount-proc",
         "--kill-child",
         "--",
+        sys.executable,
+        "-I",
+        "-S",
+        str(REAPER),
         *argv,
     ]
     child_env = {**os.environ, **(env or {}), "KZLAB_RUN": run.id, "KZLAB_RUN_DIR": str(run.dir)}
@@ -166,7 +174,7 @@ def run_inside(run: Run, argv: list[str], env: dict[str, str] | None = None, std
     proc = spawn_inside(run, argv, env, stdout=stdout)
 
     def forward(signum: int, _frame: object) -> None:
-        # unshare blocks SIGINT/SIGTERM while it waits: signal the lab process itself.
+        # unshare blocks SIGINT/SIGTERM while it waits: signal its child, the reaper, which passes them on.
         try:
             children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
             for pid in children:

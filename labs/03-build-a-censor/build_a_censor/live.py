@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from build_a_censor.background import CHAIN, INDEX, START_TIMEOUT, tail
+from tools.basics.processes import runs_in_shell
 from tools.lab.session import LabSession
 
 RUN = Path(__file__).resolve().parent.parent / "run.py"
@@ -36,13 +37,8 @@ class Outcome:
     log: str  # the last lines of the censor's output
 
 
-def running(pid: int) -> str:
-    """A shell test: the process runs (an orphan that exited stays a zombie: kill -0 would say yes)."""
-    return f"grep -qs '^State:[[:space:]]*[^Z[:space:]]' /proc/{pid}/status"
-
-
 def _alive(session: LabSession, pid: int) -> bool:
-    return session.run(GATEWAY, running(pid)).rc == 0
+    return session.run(GATEWAY, runs_in_shell(pid)).rc == 0
 
 
 def check(session: LabSession, student: str, censor: Path) -> Outcome:
@@ -73,8 +69,8 @@ def _stop(session: LabSession, pid: int) -> None:
     tries = int(STOP_TIMEOUT / 0.1)
     session.run(
         GATEWAY,
-        f"kill {pid} 2>/dev/null; for i in $(seq {tries}); do {running(pid)} || break; sleep 0.1; done; "
-        f"{running(pid)} && kill -9 {pid}; iptables -w -D FORWARD -j {CHAIN} 2>/dev/null; "
+        f"kill {pid} 2>/dev/null; for i in $(seq {tries}); do {runs_in_shell(pid)} || break; sleep 0.1; done; "
+        f"{runs_in_shell(pid)} && kill -9 {pid}; iptables -w -D FORWARD -j {CHAIN} 2>/dev/null; "
         f"iptables -w -F {CHAIN} 2>/dev/null; iptables -w -X {CHAIN} 2>/dev/null; true",
         timeout=STOP_TIMEOUT + 10,
     )
