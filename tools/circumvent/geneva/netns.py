@@ -3,7 +3,7 @@
 Two witnesses, each read from /proc: the kernel's own threads (kthreadd, PID 2 with no
 parent, seen when /proc shows the root PID namespace) always live in the root network
 namespace; and PID 1 is either the machine's init (root namespace) or, inside a lab, the
-lab process in the lab's outer namespace, where no host runs. This process may go on
+lab's init (reaper.py) in the lab's outer namespace, where no host runs. This process may go on
 only if it shares its network namespace with neither and at least one could be read:
 /proc/1/ns/net may be unreadable (a sandbox's init), and a lab host sees no kthreadd.
 """
